@@ -1,0 +1,133 @@
+/**
+ * The option table: every global option, its environment fallback and help, and the secrets
+ * that are accepted only from the environment (WAL-E-COMPAT §2.2, §2.4). `program.ts` builds
+ * commander from it; `config.ts` resolves it against the environment.
+ */
+
+/** A global option (must precede the subcommand, as in WAL-E's argparse grammar). */
+export interface GlobalOptionSpec {
+  /** commander flag spelling. */
+  flags: string;
+  /** Property name commander gives the value. */
+  key: GlobalKey;
+  /** Environment variable used when the option is absent. */
+  env?: string;
+  help: string;
+}
+
+export type GlobalKey =
+  | "awsAccessKeyId"
+  | "awsInstanceProfile"
+  | "gsAccessKeyId"
+  | "wabsAccountName"
+  | "s3Prefix"
+  | "wabsPrefix"
+  | "gsPrefix"
+  | "filePrefix"
+  | "gpgKeyId"
+  | "terse";
+
+export const GLOBAL_OPTIONS: readonly GlobalOptionSpec[] = [
+  {
+    flags: "-k, --aws-access-key-id <AWS_ACCESS_KEY_ID>",
+    key: "awsAccessKeyId",
+    env: "AWS_ACCESS_KEY_ID",
+    help: "public AWS access key; the secret is read only from AWS_SECRET_ACCESS_KEY",
+  },
+  {
+    flags: "--aws-instance-profile",
+    key: "awsInstanceProfile",
+    env: "AWS_INSTANCE_PROFILE",
+    help: "use the EC2 instance profile's credentials (or AWS_INSTANCE_PROFILE=1)",
+  },
+  {
+    flags: "--gs-access-key-id <GS_ACCESS_KEY_ID>",
+    key: "gsAccessKeyId",
+    help: "accepted for compatibility and ignored (GCS uses application default credentials)",
+  },
+  {
+    flags: "-a, --wabs-account-name <WABS_ACCOUNT_NAME>",
+    key: "wabsAccountName",
+    env: "WABS_ACCOUNT_NAME",
+    help: "Azure storage account name; the key is read only from WABS_ACCESS_KEY " +
+      "(or WABS_SAS_TOKEN)",
+  },
+  {
+    flags: "--s3-prefix <URL>",
+    key: "s3Prefix",
+    help: "storage prefix such as s3://bucket/path (or WALE_S3_PREFIX)",
+  },
+  {
+    flags: "--wabs-prefix <URL>",
+    key: "wabsPrefix",
+    help: "storage prefix such as wabs://container/path (or WALE_WABS_PREFIX)",
+  },
+  {
+    flags: "--gs-prefix <URL>",
+    key: "gsPrefix",
+    help: "storage prefix such as gs://bucket/path (or WALE_GS_PREFIX)",
+  },
+  {
+    flags: "--file-prefix <URL>",
+    key: "filePrefix",
+    help: "storage prefix such as file:///var/backups/pg (or WALE_FILE_PREFIX)",
+  },
+  {
+    flags: "--gpg-key-id <KEY_ID>",
+    key: "gpgKeyId",
+    env: "WALE_GPG_KEY_ID",
+    help: "encrypt uploads to this GPG key and decrypt downloads (or WALE_GPG_KEY_ID)",
+  },
+  {
+    flags: "--terse",
+    key: "terse",
+    help: "only log messages of level WARNING and above",
+  },
+];
+
+/**
+ * Where the first non-empty prefix comes from, in WAL-E's order (§2.2): options first, then
+ * variables. The URL scheme, not the variable's name, picks the backend.
+ */
+export const PREFIX_SOURCES: readonly ({ option: GlobalKey } | { env: string })[] = [
+  { option: "filePrefix" },
+  { option: "gsPrefix" },
+  { option: "s3Prefix" },
+  { option: "wabsPrefix" },
+  { env: "WALE_FILE_PREFIX" },
+  { env: "WALE_GS_PREFIX" },
+  { env: "WALE_S3_PREFIX" },
+  { env: "WALE_SWIFT_PREFIX" },
+  { env: "WALE_WABS_PREFIX" },
+];
+
+/** Secrets never accepted on the command line (they would show in `ps`), with their variable. */
+export const SECRET_FLAGS: Readonly<Record<string, string>> = {
+  "--aws-secret-access-key": "AWS_SECRET_ACCESS_KEY",
+  "--aws-session-token": "AWS_SESSION_TOKEN",
+  "--aws-security-token": "AWS_SECURITY_TOKEN",
+  "--wabs-access-key": "WABS_ACCESS_KEY",
+  "--wabs-sas-token": "WABS_SAS_TOKEN",
+  "--swift-password": "SWIFT_PASSWORD",
+  "--gpg-passphrase": "WALE_GPG_PASSPHRASE",
+  "--password": "PGPASSWORD",
+};
+
+/** Environment variables the tool reads, for `--help` (WAL-E-COMPAT §2.4). */
+export const ENVIRONMENT_HELP = `Environment:
+  WALE_S3_PREFIX, WALE_WABS_PREFIX, WALE_SWIFT_PREFIX, WALE_GS_PREFIX, WALE_FILE_PREFIX
+                        storage prefix URL (the URL scheme picks the backend)
+  WALE_GPG_KEY_ID       encrypt/decrypt with this key
+  WALE_LOG_DESTINATION  comma list of stderr, syslog (syslog is not supported yet)
+  WALE_RETRIES          attempts for retried storage operations
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or AWS_SECURITY_TOKEN),
+  AWS_REGION, AWS_INSTANCE_PROFILE, WALE_S3_ENDPOINT, WALE_S3_STORAGE_CLASS
+                        S3
+  WABS_ACCOUNT_NAME, WABS_ACCESS_KEY, WABS_SAS_TOKEN
+                        Azure Blob Storage
+  SWIFT_AUTHURL, SWIFT_USER, SWIFT_PASSWORD, SWIFT_TENANT, SWIFT_REGION,
+  SWIFT_ENDPOINT_TYPE, SWIFT_AUTH_VERSION and the Keystone v3 SWIFT_* variables
+                        OpenStack Swift
+  PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD (or ~/.pgpass)
+                        PostgreSQL connection for backup-push
+Secrets are read only from the environment, never from the command line.`;

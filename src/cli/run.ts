@@ -1,0 +1,131 @@
+/**
+ * One run of the program: argv and environment in, exit status out. Parses, resolves the
+ * configuration, opens the store, runs one command and renders any error in WAL-E's
+ * MSG/DETAIL/HINT style. Nothing here exits the process; `main.ts` does.
+ */
+import { backupFetch } from "../commands/backup_fetch.ts";
+import { backupList } from "../commands/backup_list.ts";
+import { backupPush } from "../commands/backup_push.ts";
+import type { CommandDeps } from "../commands/context.ts";
+import { deleteCommand } from "../commands/delete.ts";
+import { version } from "../commands/version.ts";
+import { walFetch, walFetchExitCode } from "../commands/wal_fetch.ts";
+import { walPrefetch } from "../commands/wal_prefetch.ts";
+import { walPush } from "../commands/wal_push.ts";
+import { EXIT, UsageError, WalEError } from "../errors.ts";
+import { Logger, type LogSink } from "../log.ts";
+import { openStore } from "../storage/open.ts";
+import { type Config, resolveConfig } from "./config.ts";
+import type { Invocation } from "./invocation.ts";
+import { parseArgs } from "./program.ts";
+
+/** The process's outside world, injectable for tests. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: LogSink;
+  /** Program + fixed arguments that start this tool again (for wal-prefetch). */
+  selfProgram?: readonly string[];
+}
+
+/** Commands that log `starting WAL-E` first (all but version and the WAL commands, §2.8). */
+const ANNOUNCED = new Set(["backup-push", "backup-fetch", "backup-list", "delete"]);
+
+/** Runs one command line; resolves to the exit status. */
+export async function run(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>>,
+  io: Io,
+): Promise<number> {
+  let log = new Logger("wal_e.main", { sink: io.stderr });
+  let commandName: string | undefined;
+  try {
+    const parsed = parseArgs(argv, io.stdout);
+    if (parsed.kind === "shown") return parsed.exitCode;
+    const config = resolveConfig(parsed.flags, env);
+    log = new Logger("wal_e.main", {
+      sink: config.logToStderr ? io.stderr : () => {},
+      threshold: config.terse ? "WARNING" : "INFO",
+    });
+    if (parsed.kind === "none") {
+      if (config.prefixUrl === undefined) await openStore(undefined, { env });
+      log.error({ msg: "subcommand not implemented" });
+      return EXIT.NO_SUBCOMMAND;
+    }
+    const inv = parsed.invocation;
+    commandName = inv.name;
+    if (inv.name === "version") return version(io.stdout);
+    if (ANNOUNCED.has(inv.name)) {
+      const sub = inv.name === "delete" ? `delete ${inv.input.action}` : inv.name;
+      log.info({ msg: "starting WAL-E", detail: `The subcommand is "${sub}".` });
+    }
+    return await runWithStore(inv, config, log, io, argv);
+  } catch (err) {
+    return report(err, log, io, commandName);
+  }
+}
+
+async function runWithStore(
+  inv: Exclude<Invocation, { name: "version" }>,
+  config: Config,
+  log: Logger,
+  io: Io,
+  argv: readonly string[],
+): Promise<number> {
+  const store = await openStore(config.prefixUrl, {
+    env: config.env,
+    awsAccessKeyId: config.awsAccessKeyId,
+    awsInstanceProfile: config.awsInstanceProfile,
+    wabsAccountName: config.wabsAccountName,
+    retries: config.retries,
+  });
+  const globalArgs = argv.slice(0, Math.max(0, argv.indexOf(inv.name)));
+  const deps: CommandDeps = {
+    store,
+    log,
+    encoding: { gpgKeyId: config.gpgKeyId },
+    stdout: io.stdout,
+    env: config.env,
+    selfCommand: io.selfProgram === undefined ? undefined : [...io.selfProgram, ...globalArgs],
+  };
+  try {
+    switch (inv.name) {
+      case "backup-push":
+        return await backupPush(inv.input, deps);
+      case "backup-fetch":
+        return await backupFetch(inv.input, deps);
+      case "backup-list":
+        return await backupList(inv.input, deps);
+      case "wal-push":
+        return await walPush(inv.input, deps);
+      case "wal-fetch":
+        return await walFetch(inv.input, deps);
+      case "wal-prefetch":
+        return await walPrefetch(inv.input, deps);
+      case "delete":
+        return await deleteCommand(inv.input, deps);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+/** Renders an error for the operator and picks the exit status. */
+function report(err: unknown, log: Logger, io: Io, command: string | undefined): number {
+  if (err instanceof UsageError) {
+    io.stderr(`wal-e: error: ${err.message}\n`);
+    if (err.detail !== undefined) io.stderr(`DETAIL: ${err.detail}\n`);
+    if (err.hint !== undefined) io.stderr(`HINT: ${err.hint}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof WalEError) {
+    log.error({ msg: err.message, detail: err.detail, hint: err.hint });
+    return command === "wal-fetch" ? walFetchExitCode(err) : err.exitCode;
+  }
+  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  log.critical({
+    msg: "An unprocessed exception has avoided all error handling",
+    detail,
+    hint: "This is a bug in wal-e; please report it with this message.",
+  });
+  return command === "wal-fetch" ? EXIT.RESTORE_ABORT : EXIT.UNEXPECTED;
+}

@@ -1,0 +1,18 @@
+/** What every storage command receives besides its input: explicit dependencies, no globals. */
+import type { Encoding } from "../archive/pipeline.ts";
+import type { Logger } from "../log.ts";
+import type { Store } from "../storage/store.ts";
+
+/** Dependencies of a command. */
+export interface CommandDeps {
+  store: Store;
+  /** Root logger; commands derive WAL-E's logger names from it with `child`. */
+  log: Logger;
+  encoding: Encoding;
+  /** Writes to standard output (backup-list table, JSON). */
+  stdout: (text: string) => void;
+  /** The environment snapshot (PG* variables for backup-push). */
+  env: Readonly<Record<string, string>>;
+  /** How to start this program again with the same global options (for wal-prefetch). */
+  selfCommand?: readonly string[] | undefined;
+}

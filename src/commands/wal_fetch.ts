@@ -1,0 +1,108 @@
+/**
+ * wal-fetch (WAL-E-COMPAT §8.1): restore one WAL file for `restore_command`. The decoded
+ * bytes go to a temporary file beside the destination, renamed onto it only after the whole
+ * object decoded with every checksum verified, so PostgreSQL never reads a partial segment.
+ *
+ * Exit status: 0 restored; 1 not in the archive (PostgreSQL's "end of archive"); any other
+ * failure RESTORE_ABORT (126), which makes PostgreSQL stop recovery rather than promote with
+ * WAL missing (a deliberate deviation, see `EXIT.RESTORE_ABORT`).
+ */
+import { basename, dirname, join } from "node:path";
+import { walKey } from "../archive/keys.ts";
+import { openDecompressed } from "../archive/pipeline.ts";
+import { EXIT, isNotFound, WalEError } from "../errors.ts";
+import type { CommandDeps } from "./context.ts";
+import { servePrefetched, startPrefetch } from "./wal_prefetch.ts";
+
+/** Input of wal-fetch. */
+export interface WalFetchInput {
+  /** WAL file name (`%f`). */
+  segmentName: string;
+  /** Where to write it (`%p`). */
+  destination: string;
+  /** Segments to download ahead in the background (0 disables). */
+  prefetch: number;
+}
+
+/** Exit status for an error that ended wal-fetch (see the module comment). */
+export function walFetchExitCode(err: unknown): number {
+  if (isNotFound(err)) return EXIT.USER;
+  if (err instanceof WalEError && err.exitCode === EXIT.OK) return EXIT.OK;
+  return EXIT.RESTORE_ABORT;
+}
+
+/** Runs wal-fetch; resolves to the exit status. */
+export async function walFetch(input: WalFetchInput, deps: CommandDeps): Promise<number> {
+  if (input.prefetch > 0) {
+    const served = await servePrefetched(input, deps);
+    // Started before our own download so the next segments arrive while this one does.
+    await startPrefetch(input.segmentName, input.destination, input.prefetch, deps);
+    if (served) return EXIT.OK;
+  }
+  return await fetchToFile(input.segmentName, input.destination, deps);
+}
+
+/** Downloads and decodes one WAL object to `destination` atomically; 1 when it is missing. */
+export async function fetchToFile(
+  name: string,
+  destination: string,
+  deps: CommandDeps,
+): Promise<number> {
+  const log = deps.log.child("wal_e.operator.backup");
+  const key = walKey(name);
+  const url = deps.store.url(key);
+  const fields = { action: "wal-fetch", key: url, prefix: deps.store.pathPrefix, seg: name };
+  log.info({ msg: "begin wal restore", structured: { ...fields, state: "begin" } });
+  try {
+    await decodeToFile(key, destination, deps);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    deps.log.child("wal_e.blobstore").info({
+      msg: "could no longer locate object while performing wal restore",
+      detail: `The absolute URI that could not be located is ${url}.`,
+      hint: "This can be normal when Postgres is trying to detect what timelines are " +
+        "available during restoration.",
+    });
+    return EXIT.USER;
+  }
+  deps.log.child("wal_e.blobstore").info({
+    msg: "completed download and decompression",
+    detail: `Downloaded and decompressed "${url}" to "${destination}"`,
+  });
+  log.info({ msg: "complete wal restore", structured: { ...fields, state: "complete" } });
+  return EXIT.OK;
+}
+
+/**
+ * Decodes object `key` into `destination` through a temporary file in the same directory,
+ * renamed into place only after a complete, verified decode; nothing is left on failure.
+ */
+export async function decodeToFile(
+  key: string,
+  destination: string,
+  deps: CommandDeps,
+  options: { tempDir?: string } = {},
+): Promise<void> {
+  const decoded = await openDecompressed(deps.store, key, { encoding: deps.encoding });
+  const rand = crypto.getRandomValues(new Uint32Array(1))[0]?.toString(16) ?? "0";
+  const temp = join(
+    options.tempDir ?? dirname(destination),
+    `.wal-e-fetch.${basename(destination)}.${rand}`,
+  );
+  const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
+  let closed = false;
+  try {
+    await decoded.pipeTo(file.writable, { preventClose: true });
+    file.close();
+    closed = true;
+    await Deno.rename(temp, destination);
+  } catch (err) {
+    if (!closed) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    }
+    await Deno.remove(temp).catch(() => {});
+    throw err;
+  }
+}

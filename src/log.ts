@@ -1,0 +1,126 @@
+/**
+ * The one logger: WAL-E's record format (WAL-E-COMPAT §2.8) on stderr.
+ *
+ * A record is `<logger ≥12> <LEVEL ≥8> MSG: …` then optional `DETAIL:` and `HINT:` lines and
+ * a `STRUCTURED: time=… pid=… k=v…` line; every line after the first is indented by 8 spaces.
+ * Callers pass parts, never pre-formatted text, so the layout lives here only.
+ */
+
+/** Log levels in WAL-E's (Python logging's) order. */
+export type Level = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "CRITICAL";
+
+const LEVEL_RANK: Record<Level, number> = {
+  DEBUG: 10,
+  INFO: 20,
+  WARNING: 30,
+  ERROR: 40,
+  CRITICAL: 50,
+};
+
+/** One log record's parts. */
+export interface LogRecord {
+  msg: string;
+  detail?: string | undefined;
+  hint?: string | undefined;
+  /** Extra `key=value` pairs for the STRUCTURED line (sorted as whole strings, as WAL-E). */
+  structured?: Record<string, string | number> | undefined;
+}
+
+/** Where formatted records go; tests capture them, production writes stderr. */
+export type LogSink = (text: string) => void;
+
+/** Logger settings resolved once by the CLI. */
+export interface LoggerOptions {
+  /** Records below this level are dropped (`--terse` raises it to WARNING). */
+  threshold?: Level;
+  sink?: LogSink;
+  /** Clock and pid are injectable so tests can pin the STRUCTURED line. */
+  now?: () => Date;
+  pid?: number;
+}
+
+/** Writes all of `text` to stderr synchronously, so records never interleave or get lost. */
+export function stderrSink(text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  let off = 0;
+  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
+}
+
+/** Formats a time as WAL-E does: UTC, six-digit fraction, literal `-00` suffix. */
+export function formatLogTime(d: Date): string {
+  const iso = d.toISOString(); // 2026-11-25T01:06:43.132Z
+  return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000-00`;
+}
+
+/** Renders one record exactly as WAL-E lays it out (without the trailing newline). */
+export function formatRecord(
+  name: string,
+  level: Level,
+  rec: LogRecord,
+  time: Date,
+  pid: number,
+): string {
+  const lines = [`MSG: ${rec.msg}`];
+  if (rec.detail !== undefined) lines.push(`DETAIL: ${rec.detail}`);
+  if (rec.hint !== undefined) lines.push(`HINT: ${rec.hint}`);
+  const pairs = Object.entries(rec.structured ?? {}).map(([k, v]) => `${k}=${v}`).sort();
+  lines.push(["STRUCTURED:", `time=${formatLogTime(time)}`, `pid=${pid}`, ...pairs].join(" "));
+  const body = lines.join("\n");
+  return `${name.padEnd(12)} ${level.padEnd(8)} ${body}`.replaceAll("\n", "\n        ");
+}
+
+/** A named logger (WAL-E's Python module names, e.g. `wal_e.main`) sharing one sink. */
+export class Logger {
+  readonly #name: string;
+  readonly #threshold: number;
+  readonly #sink: LogSink;
+  readonly #now: () => Date;
+  readonly #pid: number;
+
+  constructor(name: string, options: LoggerOptions = {}) {
+    this.#name = name;
+    this.#threshold = LEVEL_RANK[options.threshold ?? "INFO"];
+    this.#sink = options.sink ?? stderrSink;
+    this.#now = options.now ?? (() => new Date());
+    this.#pid = options.pid ?? Deno.pid;
+  }
+
+  /** A logger with another name and the same settings. */
+  child(name: string): Logger {
+    const level = (Object.keys(LEVEL_RANK) as Level[]).find((l) =>
+      LEVEL_RANK[l] === this.#threshold
+    );
+    return new Logger(name, {
+      threshold: level ?? "INFO",
+      sink: this.#sink,
+      now: this.#now,
+      pid: this.#pid,
+    });
+  }
+
+  /** True when records of `level` would be written. */
+  enabled(level: Level): boolean {
+    return LEVEL_RANK[level] >= this.#threshold;
+  }
+
+  log(level: Level, rec: LogRecord): void {
+    if (!this.enabled(level)) return;
+    this.#sink(formatRecord(this.#name, level, rec, this.#now(), this.#pid) + "\n");
+  }
+
+  debug(rec: LogRecord): void {
+    this.log("DEBUG", rec);
+  }
+  info(rec: LogRecord): void {
+    this.log("INFO", rec);
+  }
+  warning(rec: LogRecord): void {
+    this.log("WARNING", rec);
+  }
+  error(rec: LogRecord): void {
+    this.log("ERROR", rec);
+  }
+  critical(rec: LogRecord): void {
+    this.log("CRITICAL", rec);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * Local file system backend (`file://`, WAL-E-COMPAT §11.5). Object `X` under path prefix `P`
+ * is the file `/P/X`. Unlike WAL-E, writes are atomic and durable: a temporary file in the same
+ * directory, fsync, rename, fsync of the directory; readers never see a partial object.
+ */
+import { dirname, join } from "node:path";
+import { ObjectNotFoundError, StoreError } from "../errors.ts";
+import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+
+/** Infix of temporary files; listings skip names containing it. */
+const TEMP_MARK = ".wal-e-tmp.";
+
+/** Formats a time as Python's `datetime.utcfromtimestamp(t).isoformat()` (no zone). */
+export function pythonIsoUtc(d: Date): string {
+  const iso = d.toISOString();
+  const ms = iso.slice(20, 23);
+  return ms === "000" ? iso.slice(0, 19) : `${iso.slice(0, 19)}.${ms}000`;
+}
+
+/** Store rooted at an absolute directory. */
+export class LocalStore implements Store {
+  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: 1000 };
+  readonly pathPrefix: string;
+  readonly #root: string;
+
+  /** `pathPrefix` as parsed from the URL (`""` or `a/b/`); the root is `/` + it. */
+  constructor(pathPrefix: string) {
+    this.pathPrefix = pathPrefix;
+    this.#root = `/${pathPrefix}`;
+  }
+
+  #path(key: string): string {
+    if (key === "" || key.startsWith("/") || key.split("/").some((p) => p === ".." || p === "")) {
+      throw new TypeError(`invalid object key "${key}"`);
+    }
+    return this.#root + key;
+  }
+
+  url(key: string): string {
+    return `file://localhost${this.#root}${key}`;
+  }
+
+  async put(
+    key: string,
+    body: ReadableStream<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<void> {
+    const path = this.#path(key);
+    const dir = dirname(path);
+    const temp = join(dir, `.${path.slice(dir.length + 1)}${TEMP_MARK}${randomSuffix()}`);
+    const file = await this.#createTemp(dir, temp);
+    const reader = body.getReader();
+    let ok = false;
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted();
+        const { done, value } = await reader.read();
+        if (done) break;
+        let off = 0;
+        while (off < value.length) off += await file.write(value.subarray(off));
+      }
+      options.signal?.throwIfAborted();
+      await file.sync();
+      file.close();
+      await Deno.rename(temp, path);
+      ok = true;
+      await syncDir(dir);
+    } catch (err) {
+      await reader.cancel(err).catch(() => {});
+      throw err;
+    } finally {
+      if (!ok) {
+        try {
+          file.close();
+        } catch { /* already closed */ }
+        await Deno.remove(temp).catch(() => {});
+      }
+    }
+  }
+
+  /** Creates parents (fsyncing each new directory's parent) and the temporary file. */
+  async #createTemp(dir: string, temp: string): Promise<Deno.FsFile> {
+    // A concurrent deleteMany may prune an emptied directory between mkdir and open: retry.
+    for (let attempt = 0;; attempt++) {
+      await ensureDir(dir);
+      try {
+        return await Deno.open(temp, { write: true, createNew: true });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound) || attempt >= 3) throw storeIoError(err, temp);
+      }
+    }
+  }
+
+  async get(key: string, _options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    try {
+      const file = await Deno.open(this.#path(key), { read: true });
+      return file.readable;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new ObjectNotFoundError(this.url(key));
+      throw storeIoError(err, this.#path(key));
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.#path(key))).isFile;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw storeIoError(err, this.#path(key));
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const cut = prefix.lastIndexOf("/");
+    const base = cut < 0 ? "" : prefix.slice(0, cut + 1);
+    const found: ObjectInfo[] = [];
+    await this.#walk(base, prefix, found);
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* found;
+  }
+
+  async #walk(dirKey: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(this.#root + dirKey));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) return;
+      throw storeIoError(err, this.#root + dirKey);
+    }
+    for (const entry of entries) {
+      const key = dirKey + entry.name;
+      if (entry.isDirectory) {
+        if (prefix.startsWith(key + "/") || (key + "/").startsWith(prefix)) {
+          await this.#walk(key + "/", prefix, out);
+        }
+      } else if (entry.isFile && key.startsWith(prefix) && !entry.name.includes(TEMP_MARK)) {
+        try {
+          const st = await Deno.stat(this.#root + key);
+          const mtime = st.mtime ?? new Date(0);
+          out.push({
+            key,
+            size: st.size,
+            lastModified: mtime,
+            lastModifiedText: pythonIsoUtc(mtime),
+          });
+        } catch (err) {
+          if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, this.#root + key);
+        }
+      }
+    }
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const key of keys) {
+      const path = this.#path(key);
+      try {
+        await Deno.remove(path);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, path);
+      }
+      dirs.add(dirname(path));
+    }
+    for (const dir of dirs) await this.#pruneEmpty(dir);
+  }
+
+  /** Removes `dir` and its parents while empty, never the root itself (as WAL-E prunes). */
+  async #pruneEmpty(dir: string): Promise<void> {
+    const root = this.#root.replace(/\/$/, "");
+    while (dir.startsWith(root + "/") && dir !== root) {
+      try {
+        await Deno.remove(dir); // fails unless empty
+      } catch {
+        return;
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function randomSuffix(): string {
+  const b = crypto.getRandomValues(new Uint8Array(6));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** fsync a directory so a rename or a new entry in it survives a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const fd = await Deno.open(dir, { read: true });
+  try {
+    await fd.sync();
+  } finally {
+    fd.close();
+  }
+}
+
+/** mkdir -p that fsyncs the parent of every directory it creates. */
+export async function ensureDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = dir;; d = dirname(d)) {
+    try {
+      if ((await Deno.stat(d)).isDirectory) break;
+      throw new StoreError("a path in the storage prefix is not a directory", {
+        detail: `"${d}" exists and is not a directory.`,
+      });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      missing.push(d);
+      if (d === "/") break;
+    }
+  }
+  for (const d of missing.reverse()) {
+    try {
+      await Deno.mkdir(d);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw storeIoError(err, d);
+    }
+    await syncDir(dirname(d));
+  }
+}
+
+function storeIoError(err: unknown, path: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  const denied = err instanceof Deno.errors.PermissionDenied;
+  return new StoreError(denied ? "permission denied in the storage prefix" : "storage I/O failed", {
+    detail: `${reason} (path "${path}").`,
+    hint: denied ? "Check that this user may read and write the prefix directory." : undefined,
+    cause: err,
+    retryable: false,
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * In-memory backend: fast tests of the commands and a readable reference of the Store
+ * contract. Not reachable from a prefix URL.
+ */
+import { ObjectNotFoundError } from "../errors.ts";
+import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+
+interface Entry {
+  bytes: Uint8Array;
+  lastModified: Date;
+}
+
+/** A Store that keeps objects in a Map. */
+export class MemoryStore implements Store {
+  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: 1000 };
+  readonly pathPrefix: string;
+  readonly #objects = new Map<string, Entry>();
+
+  constructor(pathPrefix = "") {
+    this.pathPrefix = pathPrefix;
+  }
+
+  url(key: string): string {
+    return `memory://store/${this.pathPrefix}${key}`;
+  }
+
+  async put(
+    key: string,
+    body: ReadableStream<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      options.signal?.throwIfAborted();
+      chunks.push(chunk.slice());
+      size += chunk.length;
+    }
+    options.signal?.throwIfAborted();
+    const bytes = new Uint8Array(size);
+    let off = 0;
+    for (const c of chunks) {
+      bytes.set(c, off);
+      off += c.length;
+    }
+    this.#objects.set(key, { bytes, lastModified: new Date() });
+  }
+
+  get(key: string, _options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    const entry = this.#objects.get(key);
+    if (entry === undefined) return Promise.reject(new ObjectNotFoundError(this.url(key)));
+    const bytes = entry.bytes;
+    return Promise.resolve(
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          if (bytes.length > 0) controller.enqueue(bytes.slice());
+          controller.close();
+        },
+      }),
+    );
+  }
+
+  exists(key: string): Promise<boolean> {
+    return Promise.resolve(this.#objects.has(key));
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+    for (const key of keys) {
+      const e = this.#objects.get(key);
+      if (e === undefined) continue;
+      yield {
+        key,
+        size: e.bytes.length,
+        lastModified: e.lastModified,
+        lastModifiedText: e.lastModified.toISOString(),
+      };
+    }
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    for (const k of keys) this.#objects.delete(k);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Opens the Store a prefix URL names: one scheme → factory table. Backends that have not
+ * landed yet fail loudly with NotSupportedError instead of doing anything silently.
+ */
+import { ConfigError, NotSupportedError } from "../errors.ts";
+import { LocalStore } from "./local.ts";
+import { type ParsedPrefix, parsePrefix, type Scheme } from "./prefix.ts";
+import type { Store } from "./store.ts";
+
+/** Settings a backend may need, resolved by the CLI (no backend reads the environment). */
+export interface StoreSettings {
+  env: Readonly<Record<string, string>>;
+  awsAccessKeyId?: string | undefined;
+  awsInstanceProfile?: boolean;
+  wabsAccountName?: string | undefined;
+  retries?: number;
+}
+
+type Factory = (prefix: ParsedPrefix, settings: StoreSettings) => Promise<Store>;
+
+function notYet(name: string, issue: string): Factory {
+  return (prefix) =>
+    Promise.reject(
+      new NotSupportedError(`the ${name} backend is not supported yet`, {
+        detail:
+          `The prefix "${prefix.url}" selects ${name}, which this build cannot use (${issue}).`,
+        hint: "Use a file:// prefix for now, or a build that includes this backend.",
+      }),
+    );
+}
+
+const FACTORIES: Record<Scheme, Factory> = {
+  file: (prefix) => Promise.resolve(new LocalStore(prefix.pathPrefix)),
+  s3: notYet("S3", "planned"),
+  wabs: notYet("Azure Blob Storage", "planned"),
+  swift: notYet("OpenStack Swift", "planned"),
+  gs: notYet("Google Cloud Storage", "not planned"),
+};
+
+/** Parses `url` and opens its store. */
+export function openStore(url: string | undefined, settings: StoreSettings): Promise<Store> {
+  if (url === undefined) {
+    return Promise.reject(
+      new ConfigError("no storage prefix defined", {
+        hint: "Either set one of the --file-prefix, --gs-prefix, --s3-prefix or --wabs-prefix " +
+          "options or define one of the WALE_FILE_PREFIX, WALE_GS_PREFIX, WALE_S3_PREFIX, " +
+          "WALE_SWIFT_PREFIX or WALE_WABS_PREFIX environment variables.",
+      }),
+    );
+  }
+  const prefix = parsePrefix(url);
+  return FACTORIES[prefix.scheme](prefix, settings);
+}

@@ -1,0 +1,87 @@
+/**
+ * The one storage interface every backend implements. Its doc comments are the contract that
+ * `test/storage/store_contract.ts` checks against every backend.
+ *
+ * Keys are logical object names relative to the store's path prefix, `/`-separated, without
+ * a leading slash (e.g. `wal_005/000000010000000000000002.lzo`). Each backend maps them to its
+ * physical names (WAL-E-COMPAT §3.3: Swift and GCS add a leading `/`).
+ */
+
+/** One stored object as a listing reports it. */
+export interface ObjectInfo {
+  /** Logical key, relative to the store's prefix. */
+  key: string;
+  /** Size in bytes. */
+  size: number;
+  /** Modification time. */
+  lastModified: Date;
+  /**
+   * Modification time as the backend's WAL-E library rendered it (backup-list prints this
+   * verbatim, WAL-E-COMPAT §2.9): e.g. `2026-11-25T01:06:53.595526` for files,
+   * `2014-04-30T23:02:38.000Z` for S3.
+   */
+  lastModifiedText: string;
+}
+
+/** Options of `Store.put`. */
+export interface PutOptions {
+  /** Exact length in bytes when known up front (lets backends use a single request). */
+  size?: number | undefined;
+  /** MIME type where the backend records one (WAL-E-COMPAT §3.8). */
+  contentType?: string | undefined;
+  /** Aborting makes the put fail and leaves no visible object. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Options of `Store.get`. */
+export interface GetOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** What a backend can do, as data (never `instanceof` a backend). */
+export interface StoreCapabilities {
+  /** Objects appear atomically on put (all backends we ship guarantee this). */
+  atomicPut: boolean;
+  /** Largest number of keys one `deleteMany` request takes; callers need not batch. */
+  deleteBatchSize: number;
+}
+
+/** Object storage under one prefix. */
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  /**
+   * Stores `body` under `key`, replacing any existing object. All or nothing: when the put
+   * fails or is aborted no partial object is visible, and a reader never sees a partial one.
+   * Resolves only once the object is durably stored (and verified, where the backend can).
+   */
+  put(key: string, body: ReadableStream<Uint8Array>, options?: PutOptions): Promise<void>;
+
+  /**
+   * Opens `key` for streaming. Throws `ObjectNotFoundError` when it does not exist, before any
+   * byte is produced, so a missing object never reaches a decoder or an output file.
+   */
+  get(key: string, options?: GetOptions): Promise<ReadableStream<Uint8Array>>;
+
+  /** Whether `key` exists. */
+  exists(key: string): Promise<boolean>;
+
+  /**
+   * Every object whose key starts with `prefix` (recursively, no delimiter), with paging
+   * hidden. Listing a prefix with nothing under it yields nothing; it is not an error. Order
+   * is the backend's listing order (lexicographic on object stores).
+   */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+
+  /** Deletes `keys`; missing keys are ignored, so re-running after an interruption is safe. */
+  deleteMany(keys: readonly string[]): Promise<void>;
+
+  /** Full URL of `key` for log lines, e.g. `file://localhost/srv/archive/wal_005/x.lzo`. */
+  url(key: string): string;
+
+  /** The path prefix as WAL-E logs it (`prefix=` in STRUCTURED lines), e.g. `pg/`. */
+  readonly pathPrefix: string;
+
+  /** Releases connections; the store is unusable afterwards. */
+  close(): Promise<void>;
+}

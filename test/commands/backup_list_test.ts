@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { runInProcess } from "../support/wal_e.ts";
+import { loadWalEFixture, walEOutput } from "../support/wale_fixture.ts";
+
+async function withFixture(fn: (prefix: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "wal-e-list-" });
+  try {
+    await fn(await loadWalEFixture(dir));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** WAL-E printed S3's time format; ours is the file backend's. Compare everything else. */
+function maskTimes(out: string): string {
+  return out.replace(/\t20\d\d-\d\d-\d\dT[0-9:.]+Z?\t/g, "\t<time>\t");
+}
+
+for (
+  const [name, args] of [
+    ["backup-list", []],
+    ["backup-list-detail", ["--detail"]],
+    ["backup-list-LATEST", ["LATEST"]],
+    ["backup-list-name", ["base_000000010000000000000030_00000030"]],
+    ["backup-list-badquery", ["foo"]],
+  ] as const
+) {
+  Deno.test(`backup-list ${args.join(" ")} prints what WAL-E printed (${name})`, async () => {
+    await withFixture(async (prefix) => {
+      const want = await walEOutput(name);
+      const r = await runInProcess(["backup-list", ...args], { WALE_FILE_PREFIX: prefix });
+      assert.equal(r.code, want.rc);
+      assert.equal(maskTimes(r.stdout), maskTimes(want.stdout));
+      if (want.rc !== 0) {
+        assert.match(
+          r.stderr,
+          /MSG: invalid backup query submitted\n\s+DETAIL: The submitted query operator was "foo\."/,
+        );
+      }
+    });
+  });
+}
+
+Deno.test("backup-list prints file-backend times as Python's isoformat and --json the same fields", async () => {
+  await withFixture(async (prefix) => {
+    const r = await runInProcess(["backup-list"], { WALE_FILE_PREFIX: prefix });
+    assert.match(r.stdout, /\r\nbase_000000010000000000000009_00000040\t2026-11-25T01:00:55\t\t/);
+    const j = await runInProcess(["backup-list", "--json", "--detail", "LATEST"], {
+      WALE_FILE_PREFIX: prefix,
+    });
+    assert.deepEqual(JSON.parse(j.stdout), [{
+      name: "base_000000010000000000000009_00000040",
+      last_modified: "2026-11-25T01:00:55",
+      expanded_size_bytes: 39383073,
+      wal_segment_backup_start: "000000010000000000000009",
+      wal_segment_offset_backup_start: "00000040",
+      wal_segment_backup_stop: "000000010000000000000009",
+      wal_segment_offset_backup_stop: "00007504",
+    }]);
+  });
+});
