@@ -3,16 +3,17 @@
  * store → (gpg) → lzop → sink on the way down (WAL-E-COMPAT §4, §9). Commands ask to "upload
  * this source to this key" or "open this key decoded"; they never assemble stages.
  */
-import { NotSupportedError } from "../errors.ts";
+import { ConfigError } from "../errors.ts";
 import { createLzopReader } from "../codec/lzop_reader.ts";
 import { createLzopWriter } from "../codec/lzop_writer.ts";
+import { decryptStream, encryptStream, looksLikePgp, type PgpSettings } from "../codec/pgp.ts";
 import type { Store } from "../storage/store.ts";
 import { ByteCounter } from "./byte_counter.ts";
 
 /** How objects are encoded beyond lzop. */
 export interface Encoding {
-  /** GPG key id; encryption is not supported yet, so a set key fails loudly. */
-  gpgKeyId?: string | undefined;
+  /** Set when WALE_GPG_KEY_ID is: encrypt uploads, decrypt encrypted downloads. */
+  pgp?: PgpSettings | undefined;
 }
 
 /** Options of one upload. */
@@ -33,15 +34,6 @@ export interface TransferStats {
   storedBytes: number;
 }
 
-function requirePlain(encoding: Encoding): void {
-  if (encoding.gpgKeyId !== undefined) {
-    throw new NotSupportedError("GPG encryption is not supported yet", {
-      detail: `A GPG key id ("${encoding.gpgKeyId}") is configured.`,
-      hint: "Unset WALE_GPG_KEY_ID / --gpg-key-id, or use a build with encryption support.",
-    });
-  }
-}
-
 /** Compresses `source` and stores it under `key`; all or nothing (Store.put contract). */
 export async function uploadCompressed(
   store: Store,
@@ -49,15 +41,15 @@ export async function uploadCompressed(
   source: ReadableStream<Uint8Array>,
   options: UploadOptions & { encoding: Encoding },
 ): Promise<TransferStats> {
-  requirePlain(options.encoding);
   const plain = new ByteCounter();
   const stored = new ByteCounter();
   const writerOptions: { mode?: number; mtimeSeconds?: number } = {};
   if (options.mode !== undefined) writerOptions.mode = options.mode;
   if (options.mtimeSeconds !== undefined) writerOptions.mtimeSeconds = options.mtimeSeconds;
-  const body = source.pipeThrough(plain).pipeThrough(createLzopWriter(writerOptions)).pipeThrough(
-    stored,
-  );
+  const compressed = source.pipeThrough(plain).pipeThrough(createLzopWriter(writerOptions));
+  const pgp = options.encoding.pgp;
+  const body = (pgp === undefined ? compressed : await encryptStream(compressed, pgp))
+    .pipeThrough(stored);
   await store.put(key, body, {
     contentType: options.contentType ?? "application/octet-stream",
     signal: options.signal,
@@ -75,9 +67,50 @@ export async function openDecompressed(
   key: string,
   options: { encoding: Encoding; signal?: AbortSignal },
 ): Promise<ReadableStream<Uint8Array>> {
-  requirePlain(options.encoding);
   const raw = await store.get(key, { signal: options.signal });
-  return raw.pipeThrough(createLzopReader());
+  const { first, stream } = await peekFirstByte(raw);
+  if (first === undefined || !looksLikePgp(first)) return stream.pipeThrough(createLzopReader());
+  const pgp = options.encoding.pgp;
+  if (pgp === undefined) {
+    await stream.cancel();
+    throw new ConfigError("object is encrypted but no GPG key is configured", {
+      detail: `"${store.url(key)}" is an OpenPGP message.`,
+      hint: "Set WALE_GPG_KEY_ID and WALE_GPG_SECRET_KEY_FILE (or have the key in gpg's keyring).",
+    });
+  }
+  const plain = await decryptStream(stream, pgp, store.url(key));
+  return plain.pipeThrough(createLzopReader());
+}
+
+/** Reads the first byte of `src` without consuming it: returns it and an equivalent stream. */
+async function peekFirstByte(
+  src: ReadableStream<Uint8Array>,
+): Promise<{ first: number | undefined; stream: ReadableStream<Uint8Array> }> {
+  const reader = src.getReader();
+  let head: Uint8Array | undefined;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (value.length > 0) {
+      head = value;
+      break;
+    }
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      if (head !== undefined) c.enqueue(head);
+      else c.close();
+    },
+    async pull(c) {
+      const { done, value } = await reader.read();
+      if (done) c.close();
+      else c.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return { first: head?.[0], stream };
 }
 
 /** Stores a small plain object (sentinel, extended_version.txt): never compressed. */

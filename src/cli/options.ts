@@ -117,7 +117,9 @@ export const SECRET_FLAGS: Readonly<Record<string, string>> = {
 export const ENVIRONMENT_HELP = `Environment:
   WALE_S3_PREFIX, WALE_WABS_PREFIX, WALE_SWIFT_PREFIX, WALE_GS_PREFIX, WALE_FILE_PREFIX
                         storage prefix URL (the URL scheme picks the backend)
-  WALE_GPG_KEY_ID       encrypt/decrypt with this key
+  WALE_GPG_KEY_ID       encrypt/decrypt with this key (no gpg binary needed when
+                        WALE_GPG_PUBLIC_KEY_FILE / WALE_GPG_SECRET_KEY_FILE name armored
+                        key files; WALE_GPG_PASSPHRASE unlocks a protected secret key)
   WALE_LOG_DESTINATION  comma list of stderr, syslog (syslog is not supported yet)
   WALE_RETRIES          attempts for retried storage operations
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or AWS_SECURITY_TOKEN),

@@ -3,6 +3,7 @@
  * configuration, opens the store, runs one command and renders any error in WAL-E's
  * MSG/DETAIL/HINT style. Nothing here exits the process; `main.ts` does.
  */
+import type { Encoding } from "../archive/pipeline.ts";
 import { backupFetch } from "../commands/backup_fetch.ts";
 import { backupList } from "../commands/backup_list.ts";
 import { backupPush } from "../commands/backup_push.ts";
@@ -82,7 +83,7 @@ async function runWithStore(
   const deps: CommandDeps = {
     store,
     log,
-    encoding: { gpgKeyId: config.gpgKeyId },
+    encoding: encodingOf(config),
     stdout: io.stdout,
     env: config.env,
     selfCommand: io.selfProgram === undefined ? undefined : [...io.selfProgram, ...globalArgs],
@@ -107,6 +108,21 @@ async function runWithStore(
   } finally {
     await store.close();
   }
+}
+
+/** Encryption settings: keys from WALE_GPG_*_KEY_FILE, else gpg's keyring (COMPAT §9). */
+function encodingOf(config: Config): Encoding {
+  if (config.gpgKeyId === undefined) return {};
+  const env = config.env;
+  return {
+    pgp: {
+      keyId: config.gpgKeyId,
+      publicKeyFile: env["WALE_GPG_PUBLIC_KEY_FILE"] || undefined,
+      secretKeyFile: env["WALE_GPG_SECRET_KEY_FILE"] || undefined,
+      passphrase: env["WALE_GPG_PASSPHRASE"] || undefined,
+      env,
+    },
+  };
 }
 
 /** Renders an error for the operator and picks the exit status. */

@@ -36,9 +36,11 @@ function field(v: string | number | null): string {
 export async function backupList(input: BackupListInput, deps: CommandDeps): Promise<number> {
   if (!input.json) deps.stdout(COLUMNS.join("\t") + "\r\n");
   const selected = selectBackups(await listBackups(deps.store), input.query);
+  // WAL-E fills the detail columns for a query by name even without --detail (fixture output).
+  const detail = input.detail || (input.query !== undefined && input.query !== "LATEST");
   const rows: Row[] = [];
   for (const b of selected) {
-    const s = input.detail ? await readSentinel(deps.store, b.name) : undefined;
+    const s = detail ? await readSentinel(deps.store, b.name) : undefined;
     const row: Row = {
       name: b.name,
       last_modified: b.lastModifiedText,

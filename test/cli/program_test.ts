@@ -224,10 +224,10 @@ Deno.test("version prints 1.1.1 and needs no prefix", async () => {
 
 Deno.test("backends that have not landed fail with a clear not-supported error", async () => {
   const r = await runInProcess(["wal-fetch", "-p0", "A", "/tmp/nonexistent/x"], {
-    WALE_S3_PREFIX: "s3://bucket/p",
+    WALE_SWIFT_PREFIX: "swift://container/p",
   });
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /MSG: the S3 backend is not supported yet/);
+  assert.match(r.stderr, /MSG: the OpenStack Swift backend is not supported yet/);
   const g = await runInProcess(["backup-list"], {
     WALE_FILE_PREFIX: "file:///tmp/x",
     WALE_GPG_KEY_ID: "K",

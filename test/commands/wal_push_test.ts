@@ -56,10 +56,10 @@ Deno.test("wal-push stores the explicit file and pooled .ready segments, marking
       (e) => e.name,
     ).sort();
     assert.deepEqual(status, [
-      "00000002.history.ready",
       "000000010000000000000001.ready",
       "000000010000000000000002.done",
       "000000010000000000000003.done",
+      "00000002.history.ready",
     ]);
     assert.equal(lines.filter((l) => l.includes("MSG: completed archiving to a file")).length, 3);
     assert.match(

@@ -45,6 +45,10 @@ Deno.test({
     let replica: PgCluster | undefined;
     try {
       await primary.start();
+      await Deno.mkdir(replicaDir, { mode: 0o700 });
+      if (Deno.uid() === 0) {
+        await sh(["chown", "postgres:postgres", replicaDir], { asPostgres: false });
+      }
       await sh([`${PG_BIN}/pg_basebackup`, "-D", replicaDir, "-X", "none", "-c", "fast"], {
         env: primary.pgEnv,
       });
@@ -59,7 +63,14 @@ Deno.test({
       }
       const checksum = await primary.psql(CHECKSUM_SQL);
       last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
-      await primary.waitFor("SELECT last_archived_wal FROM pg_stat_archiver", last, 120_000);
+      // Pooled pushes mark segments .done themselves, so pg_stat_archiver's last_archived_wal
+      // need not reach `last`: wait for its .done and for no .ready left.
+      await primary.waitFor(
+        "SELECT count(*) FILTER (WHERE name LIKE '%.ready') || ':' || " +
+          `count(*) FILTER (WHERE name = '${last}.done') FROM pg_ls_archive_statusdir()`,
+        "0:1",
+        120_000,
+      );
       assert.equal(await primary.psql("SELECT failed_count FROM pg_stat_archiver"), "0");
 
       // Every segment PostgreSQL marked done is stored and decodes to pg_wal's bytes.

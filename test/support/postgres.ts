@@ -76,6 +76,11 @@ export class PgCluster {
     this.socketDir = socketDir;
   }
 
+  /** Server log, in the postgres-owned directory beside the data directory. */
+  get logFile(): string {
+    return `${this.socketDir}/server.log`;
+  }
+
   /** initdb a new cluster at `dataDir` (its parent must exist and be traversable). */
   static async init(dataDir: string, extraConf = ""): Promise<PgCluster> {
     await Deno.mkdir(dataDir, { mode: 0o700 });
@@ -133,14 +138,14 @@ export class PgCluster {
       "-D",
       this.dataDir,
       "-l",
-      `${this.dataDir}.log`,
+      this.logFile,
       "-w",
       "-t",
       "120",
       "start",
     ], { check: false }).then(async (r) => {
       if (r.code !== 0) {
-        const log = await Deno.readTextFile(`${this.dataDir}.log`).catch(() => "");
+        const log = await Deno.readTextFile(this.logFile).catch(() => "");
         throw new Error(`pg_ctl start failed: ${r.stdout}${r.stderr}\n${log}`);
       }
     });
@@ -184,12 +189,12 @@ export class PgCluster {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    const log = await Deno.readTextFile(`${this.dataDir}.log`).catch(() => "");
+    const log = await Deno.readTextFile(this.logFile).catch(() => "");
     throw new Error(`timed out waiting for ${sql} = ${expected}; last: ${last}\n${log}`);
   }
 
   /** The server log so far. */
   log(): Promise<string> {
-    return Deno.readTextFile(`${this.dataDir}.log`).catch(() => "");
+    return Deno.readTextFile(this.logFile).catch(() => "");
   }
 }

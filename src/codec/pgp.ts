@@ -1,0 +1,239 @@
+/**
+ * OpenPGP encryption of archive objects, in-process with `npm:openpgp` (WAL-E-COMPAT §4.3, §9):
+ * what WAL-E's `gpg -e -z 0 -r KEY` wrote and `gpg -d` read, without a gpg binary.
+ *
+ * Keys come from armored files named by WALE_GPG_PUBLIC_KEY_FILE (push) and
+ * WALE_GPG_SECRET_KEY_FILE + WALE_GPG_PASSPHRASE (fetch), or, when those are unset and a `gpg`
+ * binary is on PATH, from the user's keyring by key id as WAL-E did. Decryption streams; the
+ * integrity check (MDC) at the end fails the stream, so callers must publish output only after
+ * the stream ended cleanly (the pipeline's consumers write to a temp file and rename).
+ */
+import * as openpgp from "openpgp";
+import { ConfigError, CorruptArchiveError } from "../errors.ts";
+
+/** Where keys come from (resolved by the CLI from the environment). */
+export interface PgpSettings {
+  /** WALE_GPG_KEY_ID / --gpg-key-id: recipient for encryption. */
+  keyId: string;
+  publicKeyFile?: string | undefined;
+  secretKeyFile?: string | undefined;
+  passphrase?: string | undefined;
+  /** Environment for the gpg fallback (GNUPGHOME, HOME, PATH). */
+  env?: Readonly<Record<string, string>> | undefined;
+}
+
+/** First byte of a binary OpenPGP message (a packet tag: high bit set). */
+export function looksLikePgp(firstByte: number): boolean {
+  return (firstByte & 0x80) !== 0 && firstByte !== 0x89;
+}
+
+async function gpgExport(
+  args: string[],
+  settings: PgpSettings,
+  stdin?: string,
+): Promise<Uint8Array> {
+  let out: Deno.CommandOutput;
+  try {
+    const child = new Deno.Command("gpg", {
+      args: ["--batch", "--no-tty", ...args],
+      ...(settings.env === undefined ? {} : { env: { ...settings.env }, clearEnv: true }),
+      stdin: stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    if (stdin !== undefined) {
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode(stdin + "\n"));
+      await w.close();
+    }
+    out = await child.output();
+  } catch (err) {
+    throw new ConfigError("no GPG key material available", {
+      detail: `Neither a key file variable is set nor can gpg be run (${String(err)}).`,
+      hint: "Set WALE_GPG_PUBLIC_KEY_FILE (push) and WALE_GPG_SECRET_KEY_FILE (fetch) to " +
+        "armored key files, or install gpg with the key in its keyring.",
+    });
+  }
+  if (out.code !== 0 || out.stdout.length === 0) {
+    throw new ConfigError(`GPG key "${settings.keyId}" not found in the gpg keyring`, {
+      detail: new TextDecoder().decode(out.stderr).trim() || "gpg exported nothing.",
+      hint: "Import the key (gpg --import) or set WALE_GPG_PUBLIC_KEY_FILE / " +
+        "WALE_GPG_SECRET_KEY_FILE.",
+    });
+  }
+  return out.stdout;
+}
+
+async function readKeyFile(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new ConfigError(`cannot read the GPG ${what} key file`, {
+      detail: `"${path}": ${err instanceof Error ? err.message : String(err)}`,
+    });
+  }
+}
+
+/** Whether a key matches a WAL-E style key id (fingerprint, long/short id, or user id text). */
+function matches(key: openpgp.Key, id: string): boolean {
+  const want = id.replace(/^0x/i, "").replace(/\s+/g, "").toUpperCase();
+  const ids = [key, ...key.getSubkeys()].flatMap((k) => [
+    k.getFingerprint().toUpperCase(),
+    k.getKeyID().toHex().toUpperCase(),
+  ]);
+  if (ids.some((x) => x.endsWith(want))) return true;
+  return key.getUserIDs().some((u) => u.toLowerCase().includes(id.toLowerCase()));
+}
+
+const publicCache = new Map<string, Promise<openpgp.Key[]>>();
+const secretCache = new Map<string, Promise<openpgp.PrivateKey[]>>();
+
+/** The recipient keys for encryption. */
+export function encryptionKeys(settings: PgpSettings): Promise<openpgp.Key[]> {
+  const cacheKey = `${settings.keyId}\0${settings.publicKeyFile ?? ""}`;
+  let p = publicCache.get(cacheKey);
+  if (p === undefined) {
+    p = (async () => {
+      const keys = settings.publicKeyFile !== undefined
+        ? await openpgp.readKeys({
+          armoredKeys: await readKeyFile(settings.publicKeyFile, "public"),
+        })
+        : await openpgp.readKeys({
+          binaryKeys: await gpgExport(["--export", settings.keyId], settings),
+        });
+      // Strict: encrypting to a key other than the configured one could make archives
+      // that the operator's secret key cannot open.
+      const chosen = keys.filter((k) => matches(k, settings.keyId));
+      if (chosen.length === 0) {
+        throw new ConfigError(`no public key matches GPG key id "${settings.keyId}"`, {
+          detail: `The key file holds ${keys.length} keys, none with that id.`,
+        });
+      }
+      return chosen;
+    })();
+    publicCache.set(cacheKey, p);
+  }
+  return p;
+}
+
+/** The secret keys for decryption, unlocked with the passphrase when protected. */
+export function decryptionKeys(settings: PgpSettings): Promise<openpgp.PrivateKey[]> {
+  const cacheKey = `${settings.keyId}\0${settings.secretKeyFile ?? ""}`;
+  let p = secretCache.get(cacheKey);
+  if (p === undefined) {
+    p = (async () => {
+      const keys = settings.secretKeyFile !== undefined
+        ? await openpgp.readPrivateKeys({
+          armoredKeys: await readKeyFile(settings.secretKeyFile, "secret"),
+        })
+        : await openpgp.readPrivateKeys({
+          binaryKeys: await gpgExport(
+            settings.passphrase === undefined ? ["--export-secret-keys", settings.keyId] : [
+              "--pinentry-mode",
+              "loopback",
+              "--passphrase-fd",
+              "0",
+              "--export-secret-keys",
+              settings.keyId,
+            ],
+            settings,
+            settings.passphrase,
+          ),
+        });
+      return await Promise.all(keys.map(async (k) => {
+        if (k.isDecrypted()) return k;
+        if (settings.passphrase === undefined) {
+          throw new ConfigError("the GPG secret key is protected by a passphrase", {
+            hint: "Set WALE_GPG_PASSPHRASE in the environment.",
+          });
+        }
+        try {
+          return await openpgp.decryptKey({ privateKey: k, passphrase: settings.passphrase });
+        } catch (err) {
+          throw new ConfigError("wrong passphrase for the GPG secret key", { cause: err });
+        }
+      }));
+    })();
+    secretCache.set(cacheKey, p);
+  }
+  return p;
+}
+
+/** Encrypts a stream as `gpg -e -z 0` does: binary, no compression, SEIPD with MDC. */
+export async function encryptStream(
+  plain: ReadableStream<Uint8Array>,
+  settings: PgpSettings,
+): Promise<ReadableStream<Uint8Array>> {
+  const keys = await encryptionKeys(settings);
+  const message = await openpgp.createMessage({ binary: plain, format: "binary" });
+  const out = await openpgp.encrypt({
+    message,
+    encryptionKeys: keys,
+    format: "binary",
+    config: { preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed },
+  });
+  return out as ReadableStream<Uint8Array>;
+}
+
+/** Translates openpgp's decryption failures into our typed errors. */
+function decryptError(err: unknown, what: string): Error {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/session key|no decryption key|decryption key|not a valid|private key/i.test(text)) {
+    return new ConfigError("cannot decrypt: no matching GPG secret key", {
+      detail: `${what}: ${text}`,
+      hint:
+        "Check WALE_GPG_SECRET_KEY_FILE (or the gpg keyring) holds the key it was encrypted to.",
+      cause: err,
+    });
+  }
+  return new CorruptArchiveError("encrypted object failed to decrypt or its integrity check", {
+    detail: `${what}: ${text}`,
+    cause: err,
+  });
+}
+
+/** Decrypts a binary OpenPGP stream; errors (wrong key, tampering) surface from the stream. */
+export async function decryptStream(
+  cipher: ReadableStream<Uint8Array>,
+  settings: PgpSettings,
+  what: string,
+): Promise<ReadableStream<Uint8Array>> {
+  const keys = await decryptionKeys(settings);
+  let data: ReadableStream<Uint8Array>;
+  try {
+    const message = await openpgp.readMessage({ binaryMessage: cipher });
+    const result = await openpgp.decrypt({
+      message,
+      decryptionKeys: keys,
+      format: "binary",
+      // Streams plaintext before the MDC is checked; the final check still errors the stream.
+      config: { allowUnauthenticatedStream: true },
+    });
+    data = result.data as ReadableStream<Uint8Array>;
+  } catch (err) {
+    throw decryptError(err, what);
+  }
+  return mapStreamErrors(data, (err) => decryptError(err, what));
+}
+
+/** Re-exposes `src`, replacing any error it raises with `map(err)`. */
+function mapStreamErrors(
+  src: ReadableStream<Uint8Array>,
+  map: (err: unknown) => Error,
+): ReadableStream<Uint8Array> {
+  const reader = src.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) c.close();
+        else c.enqueue(value);
+      } catch (err) {
+        c.error(map(err));
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}

@@ -1,0 +1,33 @@
+/** Stream helpers for tests. */
+
+/** A stream yielding `chunks` in order. */
+export function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  const queue = [...chunks];
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      const next = queue.shift();
+      if (next === undefined) c.close();
+      else c.enqueue(next);
+    },
+  });
+}
+
+/** Every byte of a stream. */
+export async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+/**
+ * Asserts two byte arrays are equal, reporting the first difference (node:assert's deepEqual
+ * renders a diff of every element, which takes minutes for megabytes).
+ */
+export function assertBytes(actual: Uint8Array, expected: Uint8Array, what = "bytes"): void {
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
+  }
+  for (let i = 0; i < actual.length; i++) {
+    if (actual[i] !== expected[i]) {
+      throw new Error(`${what}: first difference at byte ${i}: ${actual[i]} != ${expected[i]}`);
+    }
+  }
+}
