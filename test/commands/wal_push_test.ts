@@ -131,3 +131,30 @@ Deno.test("a pooled segment whose file vanished is skipped and keeps its .ready"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("history, backup history and partial files are pushed and fetched under their own names", async () => {
+  const dir = await walDir();
+  try {
+    const store = new MemoryStore();
+    for (
+      const name of [
+        "00000002.history",
+        "000000010000000000000002.00000028.backup",
+        "000000010000000000000003.partial",
+      ]
+    ) {
+      const data = new TextEncoder().encode(`contents of ${name}`);
+      await Deno.writeFile(join(dir, "pg_wal", name), data);
+      await Deno.writeTextFile(join(dir, "pg_wal", "archive_status", `${name}.ready`), "");
+      assert.equal(
+        await walPush({ segmentPath: join(dir, "pg_wal", name), poolSize: 32 }, deps(store, [])),
+        0,
+      );
+      assert.deepEqual(await stored(store, name), data);
+    }
+    // Never picked up by the pool: only 24-hex segment names are.
+    assert.deepEqual(await readySegments(join(dir, "pg_wal"), "x", 32), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
