@@ -6,7 +6,7 @@
 import { ConfigError } from "../errors.ts";
 import { createLzopReader } from "../codec/lzop_reader.ts";
 import { createLzopWriter } from "../codec/lzop_writer.ts";
-import { decryptStream, encryptStream, looksLikePgp, type PgpSettings } from "../codec/pgp.ts";
+import type { PgpSettings } from "../codec/pgp.ts";
 import type { Store } from "../storage/store.ts";
 import { ByteCounter } from "./byte_counter.ts";
 
@@ -34,6 +34,16 @@ export interface TransferStats {
   storedBytes: number;
 }
 
+/** OpenPGP is loaded only when an object is encrypted or encryption is configured (start-up). */
+function pgpModule(): Promise<typeof import("../codec/pgp.ts")> {
+  return import("../codec/pgp.ts");
+}
+
+/** First byte of a binary OpenPGP message: a packet tag has its high bit set (lzop: 0x89). */
+function looksLikePgp(firstByte: number): boolean {
+  return (firstByte & 0x80) !== 0 && firstByte !== 0x89;
+}
+
 /** Compresses `source` and stores it under `key`; all or nothing (Store.put contract). */
 export async function uploadCompressed(
   store: Store,
@@ -48,8 +58,9 @@ export async function uploadCompressed(
   if (options.mtimeSeconds !== undefined) writerOptions.mtimeSeconds = options.mtimeSeconds;
   const compressed = source.pipeThrough(plain).pipeThrough(createLzopWriter(writerOptions));
   const pgp = options.encoding.pgp;
-  const body = (pgp === undefined ? compressed : await encryptStream(compressed, pgp))
-    .pipeThrough(stored);
+  const body =
+    (pgp === undefined ? compressed : await (await pgpModule()).encryptStream(compressed, pgp))
+      .pipeThrough(stored);
   await store.put(key, body, {
     contentType: options.contentType ?? "application/octet-stream",
     signal: options.signal,
@@ -78,7 +89,7 @@ export async function openDecompressed(
       hint: "Set WALE_GPG_KEY_ID and WALE_GPG_SECRET_KEY_FILE (or have the key in gpg's keyring).",
     });
   }
-  const plain = await decryptStream(stream, pgp, store.url(key));
+  const plain = await (await pgpModule()).decryptStream(stream, pgp, store.url(key));
   return plain.pipeThrough(createLzopReader());
 }
 

@@ -4,11 +4,7 @@
  * MSG/DETAIL/HINT style. Nothing here exits the process; `main.ts` does.
  */
 import type { Encoding } from "../archive/pipeline.ts";
-import { backupFetch } from "../commands/backup_fetch.ts";
-import { backupList } from "../commands/backup_list.ts";
-import { backupPush } from "../commands/backup_push.ts";
 import type { CommandDeps } from "../commands/context.ts";
-import { deleteCommand } from "../commands/delete.ts";
 import { version } from "../commands/version.ts";
 import { walFetch, walFetchExitCode } from "../commands/wal_fetch.ts";
 import { walPrefetch } from "../commands/wal_prefetch.ts";
@@ -90,12 +86,14 @@ async function runWithStore(
   };
   try {
     switch (inv.name) {
+      // Backup commands load PostgreSQL and tar libraries: only when they run (start-up time
+      // matters for the WAL commands PostgreSQL starts once per segment).
       case "backup-push":
-        return await backupPush(inv.input, deps);
+        return await (await import("../commands/backup_push.ts")).backupPush(inv.input, deps);
       case "backup-fetch":
-        return await backupFetch(inv.input, deps);
+        return await (await import("../commands/backup_fetch.ts")).backupFetch(inv.input, deps);
       case "backup-list":
-        return await backupList(inv.input, deps);
+        return await (await import("../commands/backup_list.ts")).backupList(inv.input, deps);
       case "wal-push":
         return await walPush(inv.input, deps);
       case "wal-fetch":
@@ -103,7 +101,7 @@ async function runWithStore(
       case "wal-prefetch":
         return await walPrefetch(inv.input, deps);
       case "delete":
-        return await deleteCommand(inv.input, deps);
+        return await (await import("../commands/delete.ts")).deleteCommand(inv.input, deps);
     }
   } finally {
     await store.close();

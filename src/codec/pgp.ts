@@ -22,11 +22,6 @@ export interface PgpSettings {
   env?: Readonly<Record<string, string>> | undefined;
 }
 
-/** First byte of a binary OpenPGP message (a packet tag: high bit set). */
-export function looksLikePgp(firstByte: number): boolean {
-  return (firstByte & 0x80) !== 0 && firstByte !== 0x89;
-}
-
 async function gpgExport(
   args: string[],
   settings: PgpSettings,
@@ -166,12 +161,22 @@ export async function encryptStream(
 ): Promise<ReadableStream<Uint8Array>> {
   const keys = await encryptionKeys(settings);
   const message = await openpgp.createMessage({ binary: plain, format: "binary" });
-  const out = await openpgp.encrypt({
-    message,
-    encryptionKeys: keys,
-    format: "binary",
-    config: { preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed },
-  });
+  let out: unknown;
+  try {
+    out = await openpgp.encrypt({
+      message,
+      encryptionKeys: keys,
+      format: "binary",
+      config: { preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed },
+    });
+  } catch (err) {
+    await plain.cancel().catch(() => {});
+    throw new ConfigError(`cannot encrypt to GPG key "${settings.keyId}"`, {
+      detail: err instanceof Error ? err.message : String(err),
+      hint: "Use a key with a valid (unexpired, unrevoked) encryption subkey.",
+      cause: err,
+    });
+  }
   return out as ReadableStream<Uint8Array>;
 }
 

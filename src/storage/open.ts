@@ -31,8 +31,10 @@ function notYet(name: string, issue: string): Factory {
 
 const FACTORIES: Record<Scheme, Factory> = {
   file: (prefix) => Promise.resolve(new LocalStore(prefix.pathPrefix)),
-  s3: notYet("S3", "planned"),
-  wabs: notYet("Azure Blob Storage", "planned"),
+  // Cloud SDKs load only when their scheme is used: archive_command runs once per segment
+  // and must not pay for parsing the AWS and Azure SDKs on every local-store call.
+  s3: async (prefix, settings) => (await import("./s3.ts")).openS3Store(prefix, settings),
+  wabs: async (prefix, settings) => (await import("./azure.ts")).openWabsStore(prefix, settings),
   swift: notYet("OpenStack Swift", "planned"),
   gs: notYet("Google Cloud Storage", "not planned"),
 };
