@@ -14,6 +14,7 @@
  */
 import { join } from "node:path";
 import { decryptStream, encryptStream } from "../../src/codec/pgp.ts";
+import { makeRing } from "../../test/support/gpg.ts";
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -206,31 +207,9 @@ async function main(): Promise<void> {
 
 /** Encrypt/decrypt MB/s in-process vs gpg on ~200 MB of lzop data. */
 async function pgpBench(tmp: string): Promise<void> {
-  const home = join(tmp, "gnupg");
-  await Deno.mkdir(home, { mode: 0o700 });
-  const env = { GNUPGHOME: home, PATH: Deno.env.get("PATH") ?? "" };
-  await run([
-    "gpg",
-    "--batch",
-    "--passphrase",
-    "",
-    "--quick-gen-key",
-    "Bench <bench@example.com>",
-    "rsa2048",
-    "default",
-    "never",
-  ], env);
-  await run(["sh", "-c", `gpg --batch --armor --export bench@example.com > ${home}/pub.asc`], env);
-  await run([
-    "sh",
-    "-c",
-    `gpg --batch --armor --export-secret-keys bench@example.com > ${home}/sec.asc`,
-  ], env);
-  const settings = {
-    keyId: "bench@example.com",
-    publicKeyFile: `${home}/pub.asc`,
-    secretKeyFile: `${home}/sec.asc`,
-  };
+  const ring = await makeRing("rsa");
+  const env = ring.env;
+  const settings = { keyId: ring.uid, publicKeyFile: ring.pub, secretKeyFile: ring.sec };
   const input = join(tmp, "data.lzo");
   await run(["sh", "-c", `cat ${tmp}/arch8/wal_005/*.lzo | head -c 200000000 > ${input}`]);
   const size = (await Deno.stat(input)).size;
@@ -245,7 +224,7 @@ async function pgpBench(tmp: string): Promise<void> {
   await run([
     "sh",
     "-c",
-    `gpg --batch -e -z 0 --trust-model always -r bench@example.com < ${input} > /dev/null`,
+    `gpg --batch -e -z 0 --trust-model always -r ${ring.uid} < ${input} > /dev/null`,
   ], env);
   const gpgEnc = mb / ((performance.now() - t) / 1000);
   t = performance.now();
