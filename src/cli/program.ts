@@ -71,9 +71,18 @@ export function parseArgs(argv: readonly string[], write: (text: string) => void
       intArg("--cluster-read-rate-limit", 1),
     )
     .option("--while-offline", "back up a cluster that is shut down (reads pg_controldata)")
+    .option(
+      "--fast-checkpoint",
+      "request an immediate checkpoint at backup start (WAL-E always spread it)",
+    )
     .action((
       dir: string,
-      o: { poolSize: number; clusterReadRateLimit?: number; whileOffline?: boolean },
+      o: {
+        poolSize: number;
+        clusterReadRateLimit?: number;
+        whileOffline?: boolean;
+        fastCheckpoint?: boolean;
+      },
     ) =>
       done({
         name: "backup-push",
@@ -82,6 +91,7 @@ export function parseArgs(argv: readonly string[], write: (text: string) => void
           poolSize: o.poolSize,
           readRateLimit: o.clusterReadRateLimit,
           whileOffline: o.whileOffline === true,
+          fastCheckpoint: o.fastCheckpoint === true,
         },
       })
     );

@@ -1,5 +1,25 @@
-/** backup-push (WAL-E-COMPAT §5): push a base backup. TODO(#4): not landed yet. */
-import { NotSupportedError } from "../errors.ts";
+/**
+ * backup-push (WAL-E-COMPAT §5): push a base backup, online through the non-exclusive API on
+ * one connection (§5.2) or `--while-offline` from a stopped cluster (§5.4).
+ *
+ * Order of objects (§5.8): extended_version.txt, the volumes, then (after the stop) one extra
+ * volume with `backup_label`/`tablespace_map` for online backups, and the sentinel strictly
+ * last, only when everything succeeded. The stop call is always attempted, even after a failure.
+ * Phases live in `backup_push/`.
+ */
+import { resolve } from "node:path";
+import { extendedVersionKey, sentinelKey } from "../archive/keys.ts";
+import { uploadPlain } from "../archive/pipeline.ts";
+import { RateLimiter } from "../archive/rate_limit.ts";
+import { serializeSentinel } from "../archive/sentinel.ts";
+import { planPartitions, textMember } from "../archive/tar_partition.ts";
+import { UserError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
+import { walkCluster } from "../pg/cluster_walk.ts";
+import { walFileNameOffset } from "../pg/wal_name.ts";
+import { nameFor, type StartedBackup, startOffline, startOnline } from "./backup_push/start.ts";
+import { uploadVolume, uploadVolumes, type VolumeUploadOptions } from "./backup_push/volumes.ts";
 import type { CommandDeps } from "./context.ts";
 
 /** Input of backup-push. */
@@ -9,13 +29,119 @@ export interface BackupPushInput {
   /** Bytes per second over the whole read, all partitions together. */
   readRateLimit: number | undefined;
   whileOffline: boolean;
+  /** Ask for an immediate checkpoint at start (WAL-E always spread it). @default false */
+  fastCheckpoint?: boolean;
 }
 
-/** Runs backup-push. */
-export function backupPush(_input: BackupPushInput, _deps: CommandDeps): Promise<number> {
-  return Promise.reject(
-    new NotSupportedError("backup-push is not supported yet", {
-      hint: "This build archives WAL only; base backups arrive in a later release.",
-    }),
-  );
+/** Runs backup-push; resolves to the exit status. */
+export async function backupPush(input: BackupPushInput, deps: CommandDeps): Promise<number> {
+  const log = deps.log.child("wal_e.operator.backup");
+  // Deviation (COMPAT §2.3): a relative directory is accepted and made absolute.
+  const dataDir = resolve(input.clusterDirectory);
+  const started = input.whileOffline
+    ? await startOffline(dataDir, deps.env)
+    : await startOnline(deps.env, log, { fast: input.fastCheckpoint === true });
+  const upload: VolumeUploadOptions = {
+    store: deps.store,
+    encoding: deps.encoding,
+    backupName: started.name,
+    poolSize: input.poolSize,
+    limiter: input.readRateLimit === undefined ? undefined : new RateLimiter(input.readRateLimit),
+    log: deps.log.child("wal_e.worker.upload"),
+  };
+
+  let failure: { err: unknown } | undefined;
+  let volumes = { count: 0, expandedBytes: 0 };
+  let spec = {};
+  try {
+    await uploadVersion(started, deps, log);
+    const walk = await walkCluster(dataDir, { skipBackupLabel: started.session !== undefined });
+    spec = walk.spec;
+    volumes = await uploadVolumes(planPartitions(walk.entries, { log: upload.log }), upload);
+  } catch (err) {
+    failure = { err };
+    log.warning({
+      msg: "blocking on sending WAL segments",
+      detail: "The backup failed; stopping it may wait until the WAL it needed is archived.",
+    });
+  }
+
+  let stop: BackupStop | undefined;
+  if (started.session !== undefined) {
+    try {
+      stop = await started.session.stop();
+    } catch (err) {
+      failure = {
+        err: new UserError("could not stop hot backup", { detail: String(err), cause: err }),
+      };
+    } finally {
+      await started.session.close().catch(() => {});
+    }
+  }
+  if (failure !== undefined) throw failure.err;
+
+  let stopName = { fileName: started.name.slice(5, 29), offset: Number(started.name.slice(30)) };
+  if (stop !== undefined) {
+    checkLabel(started, stop);
+    stopName = walFileNameOffset(stop.lsn, started.timeline, started.segmentSize);
+    const owner = { uid: Deno.uid() ?? 0, gid: Deno.gid() ?? 0 };
+    const members = [textMember("backup_label", stop.labelFile, owner)];
+    if (stop.spcmapFile !== "") members.push(textMember("tablespace_map", stop.spcmapFile, owner));
+    await uploadVolume({ index: volumes.count, members, bytes: 0 }, upload);
+  }
+
+  const sentinel = serializeSentinel({
+    wal_segment_backup_stop: stopName.fileName,
+    wal_segment_offset_backup_stop: String(stopName.offset).padStart(8, "0").slice(0, 8),
+    expanded_size_bytes: volumes.expandedBytes,
+    spec,
+  });
+  await uploadPlain(deps.store, sentinelKey(started.name), sentinel, "application/json");
+  log.info({
+    msg: "base backup complete",
+    detail: `The backup "${started.name}" is stored at "${
+      deps.store.url(sentinelKey(started.name))
+    }".`,
+  });
+  return 0;
+}
+
+/** extended_version.txt, uploaded before any volume (§3.6). */
+async function uploadVersion(
+  started: StartedBackup,
+  deps: CommandDeps,
+  log: Logger,
+): Promise<void> {
+  const key = extendedVersionKey(started.name);
+  log.info({
+    msg: "start upload postgres version metadata",
+    detail: `Uploading to ${deps.store.url(key)}.`,
+  });
+  await uploadPlain(deps.store, key, new TextEncoder().encode(started.version), "text/plain");
+  log.info({
+    msg: "postgres version metadata upload complete",
+    detail: `Uploaded to ${deps.store.url(key)}.`,
+  });
+}
+
+/**
+ * The name was derived from the start call before any volume went out; the label returned by
+ * the stop must agree (start LSN, file and timeline), else the backup is refused (§5.2).
+ */
+function checkLabel(started: StartedBackup, stop: BackupStop): void {
+  const label = parseBackupLabel(stop.labelFile);
+  const expected = nameFor(started.startLsn, started.timeline, started.segmentSize);
+  const fromLabel = label === undefined
+    ? undefined
+    : nameFor(label.lsn, label.timeline ?? started.timeline, started.segmentSize);
+  const fileOk = label !== undefined && label.fileName === started.name.slice(5, 29) &&
+    (label.timeline === undefined || label.timeline === started.timeline);
+  if (fromLabel !== started.name || expected !== started.name || !fileOk) {
+    throw new UserError("backup label does not match the backup's name", {
+      detail: `The backup was named "${started.name}" but the label says "${
+        (stop.labelFile.split("\n").find((l) => l.startsWith("START WAL")) ?? "").trim()
+      }".`,
+      hint: "No sentinel was written; take the backup again.",
+    });
+  }
 }

@@ -16,6 +16,7 @@ Deno.test("every WAL-E command parses with its options and defaults", () => {
     poolSize: 4,
     readRateLimit: undefined,
     whileOffline: false,
+    fastCheckpoint: false,
   });
   assert.deepEqual(
     parse([
@@ -27,7 +28,13 @@ Deno.test("every WAL-E command parses with its options and defaults", () => {
       "/d",
     ])
       .invocation.input,
-    { clusterDirectory: "/d", poolSize: 2, readRateLimit: 1000, whileOffline: true },
+    {
+      clusterDirectory: "/d",
+      poolSize: 2,
+      readRateLimit: 1000,
+      whileOffline: true,
+      fastCheckpoint: false,
+    },
   );
   assert.deepEqual(
     parse(["backup-fetch", "--blind-restore", "/d", "LATEST", "--pool-size", "2"]).invocation.input,

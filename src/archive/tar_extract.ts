@@ -1,0 +1,341 @@
+/**
+ * Safe streaming extraction of base backup volumes (WAL-E-COMPAT §6.2) with `npm:tar-stream`,
+ * fed from a Web stream here, at the edge.
+ *
+ * Safety: a member name that is absolute, contains `..`, or would be written through a symlink
+ * found in the target (other than the tablespace links the caller trusts) is refused with a
+ * CorruptArchiveError before anything is written for it. The root entry (`/`, `""`, `.`, `./`)
+ * means the target directory itself (§4.2).
+ *
+ * One `Extractor` serves every volume of a restore so volumes can be extracted concurrently:
+ * directories created implicitly by one volume get their own attributes when their entry
+ * arrives in another; directory modes and times are applied at `finish()`, after all children
+ * were written, and every written file and directory is fsynced then.
+ */
+import { extract as tarExtract } from "tar-stream";
+import { CorruptArchiveError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** Options of an extraction. */
+export interface ExtractOptions {
+  /**
+   * Member paths (relative, e.g. `pg_tblspc/16384`) that are allowed to be symlinks leading
+   * outside the target: the tablespace links the restore created or verified.
+   */
+  trustedLinks?: Iterable<string>;
+  /** Apply owners (by user/group name, falling back to the numeric ids). Default: when root. */
+  chown?: boolean;
+  log?: Logger;
+}
+
+interface DirAttrs {
+  mode: number;
+  mtime: Date;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+}
+
+/** Minimal view of a tar header as tar-stream decodes it. */
+interface Header {
+  name: string;
+  type: string | null;
+  mode: number | null;
+  mtime: Date | null;
+  uid: number | null;
+  gid: number | null;
+  uname: string | null;
+  gname: string | null;
+  linkname: string | null;
+}
+
+/** Extracts tar streams into one target directory. */
+export class Extractor {
+  readonly #root: string;
+  readonly #trusted: Set<string>;
+  readonly #chown: boolean;
+  readonly #log: Logger | undefined;
+  /** Relative directories known to be real directories inside the target. */
+  readonly #safeDirs = new Set<string>([""]);
+  readonly #dirAttrs = new Map<string, DirAttrs>();
+  readonly #written = new Set<string>();
+  #ids: { users: Map<string, number>; groups: Map<string, number> } | undefined;
+
+  /** `root` must be an existing directory; it is used through its real path. */
+  private constructor(root: string, options: ExtractOptions) {
+    this.#root = root;
+    this.#trusted = new Set([...(options.trustedLinks ?? [])].map((l) => l.replace(/\/+$/, "")));
+    this.#chown = options.chown ?? Deno.uid() === 0;
+    this.#log = options.log;
+  }
+
+  /** An extractor into the existing directory `target`. */
+  static async create(target: string, options: ExtractOptions = {}): Promise<Extractor> {
+    return new Extractor(await Deno.realPath(target), options);
+  }
+
+  /** Extracts one tar stream. Rejects (after cancelling `tar`) on the first bad member. */
+  async extract(tar: ReadableStream<Uint8Array>): Promise<void> {
+    const ex = tarExtract();
+    const feeding = (async () => {
+      try {
+        // Leaving the loop early cancels `tar` (for-await over a Web stream does).
+        for await (const chunk of tar) {
+          if (ex.destroyed) break;
+          if (!ex.write(chunk)) await drained(ex);
+        }
+        if (!ex.destroyed) ex.end(undefined); // the .d.ts wants an argument (TOOLCHAIN.md)
+      } catch (err) {
+        ex.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    })();
+    try {
+      for await (const entry of ex) {
+        await this.#member(entry.header as Header, entry as AsyncIterable<Uint8Array>);
+      }
+    } catch (err) {
+      ex.destroy();
+      throw err;
+    } finally {
+      await feeding;
+    }
+  }
+
+  /** Applies directory attributes and fsyncs everything written. Call once, at the end. */
+  async finish(): Promise<void> {
+    const dirs = [...this.#dirAttrs.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [rel, a] of dirs) {
+      const abs = this.#abs(rel);
+      await this.#owner(abs, a);
+      await Deno.chmod(abs, a.mode);
+      await Deno.utime(abs, a.mtime, a.mtime);
+    }
+    const files = [...this.#written];
+    const parents = new Set<string>([this.#root, ...dirs.map(([rel]) => this.#abs(rel))]);
+    for (const f of files) parents.add(f.slice(0, f.lastIndexOf("/")) || "/");
+    await fsyncAll([...files, ...parents]);
+  }
+
+  #abs(rel: string): string {
+    return rel === "" ? this.#root : `${this.#root}/${rel}`;
+  }
+
+  async #member(h: Header, data: AsyncIterable<Uint8Array>): Promise<void> {
+    const rel = normalizeName(h.name);
+    const mode = (h.mode ?? 0o600) & 0o7777;
+    const mtime = h.mtime ?? new Date();
+    const attrs: DirAttrs = {
+      mode,
+      mtime,
+      uid: h.uid ?? 0,
+      gid: h.gid ?? 0,
+      uname: h.uname ?? "",
+      gname: h.gname ?? "",
+    };
+    switch (h.type) {
+      case "directory":
+        await this.#directory(rel, attrs);
+        break;
+      case "file":
+      case "contiguous-file":
+        await this.#file(rel, attrs, data);
+        return;
+      case "symlink":
+        await this.#symlink(rel, h.linkname ?? "");
+        break;
+      case "link":
+        await this.#hardLink(rel, normalizeName(h.linkname ?? ""));
+        break;
+      default:
+        this.#log?.warning({
+          msg: "skipping an unsupported tar member",
+          detail: `The member "${h.name}" has type "${h.type ?? "?"}".`,
+        });
+    }
+    for await (const _ of data) { /* drain */ }
+  }
+
+  /** Makes sure relative directory `rel` exists as a real directory inside the target. */
+  async #ensureDir(rel: string): Promise<void> {
+    if (this.#safeDirs.has(rel)) return;
+    const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
+    await this.#ensureDir(parent);
+    const abs = this.#abs(rel);
+    let st: Deno.FileInfo | undefined;
+    try {
+      st = await Deno.lstat(abs);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    if (st === undefined) {
+      try {
+        await Deno.mkdir(abs, { mode: 0o700 });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+        return await this.#ensureDir(rel); // created concurrently: check what it is
+      }
+    } else if (st.isSymlink) {
+      if (!this.#trusted.has(rel)) throw refuse(rel, "it would be written through a symlink");
+    } else if (!st.isDirectory) {
+      throw refuse(rel, "a parent path is not a directory");
+    }
+    this.#safeDirs.add(rel);
+  }
+
+  /** Creates the parent of `rel` and returns the absolute path of `rel` itself. */
+  async #prepare(rel: string): Promise<string> {
+    const parent = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : "";
+    await this.#ensureDir(parent);
+    return this.#abs(rel);
+  }
+
+  async #directory(rel: string, attrs: DirAttrs): Promise<void> {
+    if (rel !== "") await this.#ensureDir(rel);
+    // A trusted tablespace link keeps the attributes of the directory it points at.
+    if (!this.#trusted.has(rel)) this.#dirAttrs.set(rel, attrs);
+  }
+
+  async #file(rel: string, attrs: DirAttrs, data: AsyncIterable<Uint8Array>): Promise<void> {
+    if (rel === "") throw refuse(rel, "the root entry is not a directory");
+    const abs = await this.#prepare(rel);
+    await removeIfLink(abs);
+    const file = await Deno.open(abs, { write: true, create: true, truncate: true, mode: 0o600 });
+    try {
+      for await (const chunk of data) {
+        let off = 0;
+        while (off < chunk.length) off += await file.write(chunk.subarray(off));
+      }
+    } catch (err) {
+      file.close();
+      await Deno.remove(abs).catch(() => {});
+      throw err;
+    }
+    file.close();
+    await this.#owner(abs, attrs);
+    await Deno.chmod(abs, attrs.mode);
+    await Deno.utime(abs, attrs.mtime, attrs.mtime);
+    this.#written.add(abs);
+  }
+
+  async #symlink(rel: string, target: string): Promise<void> {
+    if (rel === "") throw refuse(rel, "the root entry is not a directory");
+    const abs = await this.#prepare(rel);
+    let st: Deno.FileInfo | undefined;
+    try {
+      st = await Deno.lstat(abs);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    if (st?.isDirectory === true) throw refuse(rel, "a directory would be replaced by a symlink");
+    if (st !== undefined) await Deno.remove(abs);
+    // Stored verbatim, never followed (§4.2); nothing is ever written through it later
+    // unless the caller trusts it.
+    await Deno.symlink(target, abs);
+  }
+
+  async #hardLink(rel: string, targetRel: string): Promise<void> {
+    if (rel === "" || targetRel === "") throw refuse(rel, "a hard link to the root entry");
+    const abs = await this.#prepare(rel);
+    const target = await this.#prepare(targetRel);
+    const st = await Deno.lstat(target);
+    if (!st.isFile) throw refuse(rel, "a hard link to something other than a regular file");
+    await removeIfLink(abs);
+    await Deno.remove(abs).catch(() => {});
+    await Deno.link(target, abs);
+  }
+
+  async #owner(abs: string, a: DirAttrs): Promise<void> {
+    if (!this.#chown) return;
+    this.#ids ??= await loadIds();
+    const uid = this.#ids.users.get(a.uname) ?? a.uid;
+    const gid = this.#ids.groups.get(a.gname) ?? a.gid;
+    await Deno.chown(abs, uid, gid);
+  }
+}
+
+/** The target-relative path of a member name; throws for absolute or `..` names. */
+export function normalizeName(name: string): string {
+  if (name === "/" || name === "" || name === "." || name === "./") return "";
+  let n = name;
+  while (n.startsWith("./")) n = n.slice(2);
+  n = n.replace(/\/+$/, "");
+  if (n.startsWith("/")) throw refuse(name, "it is an absolute path");
+  const parts = n.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) throw refuse(name, 'it contains ".."');
+  return parts.join("/");
+}
+
+function refuse(name: string, why: string): CorruptArchiveError {
+  return new CorruptArchiveError("refusing to extract an unsafe tar member", {
+    detail: `The member "${name}" was refused: ${why}.`,
+    hint: "The backup may be corrupt or crafted; nothing was written for this member.",
+  });
+}
+
+async function removeIfLink(abs: string): Promise<void> {
+  try {
+    if ((await Deno.lstat(abs)).isSymlink) await Deno.remove(abs);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/** Resolves once a streamx writable drained, rejects when it closed first. */
+function drained(w: {
+  readonly destroyed: boolean;
+  on(e: string, f: () => void): unknown;
+  off(e: string, f: () => void): unknown;
+}): Promise<void> {
+  if (w.destroyed) return Promise.reject(new Error("tar extractor closed"));
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      w.off("drain", done);
+      w.off("close", closed);
+      resolve();
+    };
+    const closed = (): void => {
+      w.off("drain", done);
+      w.off("close", closed);
+      reject(new Error("tar extractor closed"));
+    };
+    w.on("drain", done);
+    w.on("close", closed);
+  });
+}
+
+async function loadIds(): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {
+  const read = async (path: string): Promise<Map<string, number>> => {
+    const m = new Map<string, number>();
+    for (const line of (await Deno.readTextFile(path).catch(() => "")).split("\n")) {
+      const f = line.split(":");
+      if (f[0] && /^\d+$/.test(f[2] ?? "")) m.set(f[0], Number(f[2]));
+    }
+    return m;
+  };
+  return { users: await read("/etc/passwd"), groups: await read("/etc/group") };
+}
+
+/** fsyncs `paths` (files and directories), a few at a time. */
+async function fsyncAll(paths: string[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < paths.length) {
+      const p = paths[next++];
+      if (p === undefined) break;
+      let f: Deno.FsFile;
+      try {
+        f = await Deno.open(p, { read: true });
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) continue;
+        throw err;
+      }
+      try {
+        await f.sync();
+      } finally {
+        f.close();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}

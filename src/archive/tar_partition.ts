@@ -1,0 +1,325 @@
+/**
+ * Base backup volumes: planning partitions from the walk (WAL-E-COMPAT §5.6) and building one
+ * partition's tar stream (§4.2) with `npm:tar-stream`, converted to a Web stream here, at the
+ * edge, so nothing else sees Node-style streams.
+ *
+ * Header names: the data directory itself is written as `/` (what Python's tarfile wrote for
+ * WAL-E, §4.2/§17.7; our extractor and WAL-E's take `/`, `""`, `.` and `./` as the target
+ * itself); directories end in `/`; names longer than ustar allows get PAX `path`/`linkpath`
+ * records (tar-stream does this on its own).
+ */
+import { type Pack, pack as tarPack } from "tar-stream";
+import type { Logger } from "../log.ts";
+import type { WalkEntry } from "../pg/cluster_walk.ts";
+import type { RateLimiter } from "./rate_limit.ts";
+
+/** WAL-E's partition byte budget (1.5 GiB). */
+export const PARTITION_MAX_BYTES = 1_610_612_736;
+/** WAL-E's member count limit per partition. */
+export const PARTITION_MAX_MEMBERS = 6_144;
+
+/** One tar member, with the attributes recorded when its partition was formed. */
+export interface TarMember {
+  /** Name relative to the data directory (`""` for the directory itself). */
+  name: string;
+  type: "file" | "directory" | "symlink";
+  /** Source file for `file` members without `data`. */
+  path?: string;
+  /** In-memory contents (backup_label, tablespace_map). */
+  data?: Uint8Array;
+  /** Bytes to emit (listing-time size; 0 for directories and links). */
+  size: number;
+  mode: number;
+  mtime: Date;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  linkname?: string;
+}
+
+/** A planned volume. */
+export interface Partition {
+  index: number;
+  members: TarMember[];
+  /** Sum of member sizes (file data only, as WAL-E counts it). */
+  bytes: number;
+}
+
+/** Limits of the planner; WAL-E's constants by default. */
+export interface PlanOptions {
+  maxBytes?: number;
+  maxMembers?: number;
+  log?: Logger;
+  /** Number of the first partition. */
+  firstIndex?: number;
+}
+
+/** uid/gid → names from /etc/passwd and /etc/group, read once. */
+export class OwnerNames {
+  #users: Map<number, string> | undefined;
+  #groups: Map<number, string> | undefined;
+
+  /** User name of `uid`, `""` when unknown. */
+  async user(uid: number): Promise<string> {
+    this.#users ??= await readIdFile("/etc/passwd");
+    return this.#users.get(uid) ?? "";
+  }
+
+  /** Group name of `gid`, `""` when unknown. */
+  async group(gid: number): Promise<string> {
+    this.#groups ??= await readIdFile("/etc/group");
+    return this.#groups.get(gid) ?? "";
+  }
+}
+
+async function readIdFile(path: string): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const text = await Deno.readTextFile(path).catch(() => "");
+  for (const line of text.split("\n")) {
+    const f = line.split(":");
+    const id = Number(f[2]);
+    if (f[0] && Number.isInteger(id) && !out.has(id)) out.set(id, f[0]);
+  }
+  return out;
+}
+
+/**
+ * `lstat`s one walk entry into a member; undefined when it vanished or is not a regular file,
+ * directory or symlink (sockets and FIFOs have no place in a data directory).
+ */
+export async function memberOf(
+  entry: WalkEntry,
+  owners: OwnerNames,
+): Promise<TarMember | undefined> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.lstat(entry.path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+  const type = st.isSymlink ? "symlink" : st.isDirectory ? "directory" : st.isFile ? "file" : null;
+  if (type === null) return undefined;
+  const uid = st.uid ?? 0;
+  const gid = st.gid ?? 0;
+  const member: TarMember = {
+    name: entry.name,
+    type,
+    path: entry.path,
+    size: type === "file" ? st.size : 0,
+    mode: (st.mode ?? 0o600) & 0o7777,
+    mtime: st.mtime ?? new Date(),
+    uid,
+    gid,
+    uname: await owners.user(uid),
+    gname: await owners.group(gid),
+  };
+  if (type === "symlink") {
+    try {
+      member.linkname = await Deno.readLink(entry.path);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return undefined;
+      throw err;
+    }
+  }
+  return member;
+}
+
+/**
+ * Forms partitions lazily from `entries` (each is `lstat`ed only when its partition is being
+ * formed, while earlier ones upload). Cut rule (§5.6): before adding a member, close the current
+ * partition if its bytes plus the member's size reach `maxBytes` or it already has `maxMembers`
+ * members. Vanished paths are skipped with a DEBUG record.
+ *
+ * Deviation (§16): a single file larger than the byte budget is not an error; it gets a
+ * partition of its own (tar sizes beyond 8 GiB use the base-256 encoding, which WAL-E's Python
+ * reader accepts).
+ */
+export async function* planPartitions(
+  entries: Iterable<WalkEntry>,
+  options: PlanOptions = {},
+): AsyncGenerator<Partition> {
+  const maxBytes = options.maxBytes ?? PARTITION_MAX_BYTES;
+  const maxMembers = options.maxMembers ?? PARTITION_MAX_MEMBERS;
+  const owners = new OwnerNames();
+  let current: Partition = { index: options.firstIndex ?? 0, members: [], bytes: 0 };
+  for (const entry of entries) {
+    const member = await memberOf(entry, owners);
+    if (member === undefined) {
+      options.log?.debug({
+        msg: "skipping a file that vanished before it could be archived",
+        detail: `The path "${entry.path}" no longer exists.`,
+      });
+      continue;
+    }
+    if (
+      current.members.length > 0 &&
+      (current.bytes + member.size >= maxBytes || current.members.length >= maxMembers)
+    ) {
+      yield current;
+      current = { index: current.index + 1, members: [], bytes: 0 };
+    }
+    current.members.push(member);
+    current.bytes += member.size;
+  }
+  if (current.members.length > 0) yield current;
+}
+
+/** A member holding `text` (e.g. `backup_label`), mode 0600, owned by the process's user. */
+export function textMember(
+  name: string,
+  text: string,
+  owner: { uid: number; gid: number },
+): TarMember {
+  const data = new TextEncoder().encode(text);
+  return {
+    name,
+    type: "file",
+    data,
+    size: data.length,
+    mode: 0o600,
+    mtime: new Date(),
+    uid: owner.uid,
+    gid: owner.gid,
+    uname: "",
+    gname: "",
+  };
+}
+
+/** Options of `partitionTar`. */
+export interface TarOptions {
+  /** Paces the reads of file data (shared across partitions). */
+  limiter?: RateLimiter | undefined;
+  log?: Logger | undefined;
+  /** Read chunk size in bytes. @default 1 MiB */
+  chunkSize?: number;
+}
+
+/**
+ * One partition as a tar stream. File data is exactly the listed size: padded with NUL bytes
+ * when the file shrank, cut when it grew (§5.7); a file gone by the time it is opened is left
+ * out with a DEBUG record. Cancelling the stream stops reading and closes the open file.
+ */
+export function partitionTar(
+  part: Partition,
+  options: TarOptions = {},
+): ReadableStream<Uint8Array> {
+  const pack = tarPack();
+  const producer = async (): Promise<void> => {
+    for (const m of part.members) {
+      if (pack.destroyed) return;
+      await writeMember(pack, m, options);
+    }
+    pack.finalize();
+  };
+  producer().catch((err: unknown) =>
+    pack.destroy(err instanceof Error ? err : new Error(String(err)))
+  );
+  return ReadableStream.from(pack as AsyncIterable<Uint8Array>);
+}
+
+function headerName(m: TarMember): string {
+  if (m.type !== "directory") return m.name;
+  return m.name === "" ? "/" : `${m.name}/`;
+}
+
+type Sink = ReturnType<Pack["entry"]>;
+
+/** Resolves once `sink` wants more data, or rejects when the pack died. */
+function drained(sink: Sink): Promise<void> {
+  if (sink.destroyed) return Promise.reject(new Error("tar stream closed"));
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      sink.off("drain", done);
+      sink.off("close", closed);
+      resolve();
+    };
+    const closed = (): void => {
+      sink.off("drain", done);
+      sink.off("close", closed);
+      reject(new Error("tar stream closed"));
+    };
+    sink.on("drain", done);
+    sink.on("close", closed);
+  });
+}
+
+async function writeMember(pack: Pack, m: TarMember, options: TarOptions): Promise<void> {
+  let file: Deno.FsFile | undefined;
+  if (m.type === "file" && m.data === undefined && m.path !== undefined) {
+    try {
+      file = await Deno.open(m.path, { read: true });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      options.log?.debug({
+        msg: "skipping a file that vanished before it could be archived",
+        detail: `The path "${m.path}" no longer exists.`,
+      });
+      return;
+    }
+  }
+  try {
+    let finished!: Promise<void>;
+    const sink = new Promise<Sink>((resolveSink) => {
+      finished = new Promise<void>((resolve, reject) => {
+        resolveSink(pack.entry({
+          name: headerName(m),
+          type: m.type,
+          size: m.size,
+          mode: m.mode,
+          mtime: m.mtime,
+          uid: m.uid,
+          gid: m.gid,
+          uname: m.uname,
+          gname: m.gname,
+          ...(m.linkname === undefined ? {} : { linkname: m.linkname }),
+        }, (err) => (err ? reject(err) : resolve())));
+      });
+    });
+    const s = await sink;
+    if (m.type === "file") {
+      if (m.data !== undefined) await write(s, m.data);
+      else if (file !== undefined) await copyExactly(file, s, m, options);
+      s.end(undefined); // tar-stream's .d.ts wants an argument (TOOLCHAIN.md)
+    }
+    await finished;
+  } finally {
+    file?.close();
+  }
+}
+
+async function write(sink: Sink, chunk: Uint8Array): Promise<void> {
+  if (!sink.write(chunk)) await drained(sink);
+}
+
+/** Copies exactly `m.size` bytes of `file`: NUL padding if it shrank, cut if it grew. */
+async function copyExactly(
+  file: Deno.FsFile,
+  sink: Sink,
+  m: TarMember,
+  options: TarOptions,
+): Promise<void> {
+  const chunkSize = options.chunkSize ?? 1024 * 1024;
+  let remaining = m.size;
+  let eof = false;
+  while (remaining > 0) {
+    const buf = new Uint8Array(Math.min(chunkSize, remaining));
+    let filled = 0;
+    while (!eof && filled < buf.length) {
+      const n = await file.read(buf.subarray(filled));
+      if (n === null) eof = true;
+      else filled += n;
+    }
+    if (eof && filled < buf.length) {
+      options.log?.debug({
+        msg: "padding a file that shrank while being archived",
+        detail: `The path "${m.path ?? m.name}" is shorter than the ${m.size} bytes listed.`,
+      });
+    }
+    // A shrunk file's remainder stays zero-filled (the buffer is fresh).
+    await options.limiter?.acquire(buf.length);
+    await write(sink, buf);
+    remaining -= buf.length;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * backup-push, start phase: where the backup begins and what it is called (WAL-E-COMPAT §3.4,
+ * §5.1 step 2, §5.4).
+ */
+import { join } from "node:path";
+import { backupName } from "../../archive/keys.ts";
+import { UserError } from "../../errors.ts";
+import type { Logger } from "../../log.ts";
+import { BackupSession } from "../../pg/backup_api.ts";
+import { readControlData, readPgConfig } from "../../pg/control_data.ts";
+import { walFileNameOffset } from "../../pg/wal_name.ts";
+
+/** Where a backup starts and what it is named. */
+export interface StartedBackup {
+  name: string;
+  /** Start position (online: the start call's LSN; offline: the checkpoint's REDO). */
+  startLsn: bigint;
+  timeline: number;
+  segmentSize: number;
+  /** Text for extended_version.txt. */
+  version: string;
+  /** The open session of an online backup; undefined offline. */
+  session: BackupSession | undefined;
+}
+
+/** WAL-E's label: `freeze_start_` + UTC ISO 8601 with microseconds and `+00:00` (§3.4). */
+export function backupLabel(now: Date): string {
+  const iso = now.toISOString();
+  return `freeze_start_${iso.slice(0, 23)}000+00:00`;
+}
+
+/** The name rule of §3.4 for a start position: `pg_walfile_name_offset` semantics. */
+export function nameFor(lsn: bigint, timeline: number, segmentSize: number): string {
+  const { fileName, offset } = walFileNameOffset(lsn, timeline, segmentSize);
+  return backupName(fileName, offset);
+}
+
+/**
+ * Starts a non-exclusive online backup on one connection. The session stays open (and the
+ * backup running) until the caller stops it; on failure here it is closed.
+ */
+export async function startOnline(
+  env: Readonly<Record<string, string>>,
+  log: Logger,
+  options: { fast: boolean; now?: Date },
+): Promise<StartedBackup> {
+  const session = await BackupSession.open(env, log);
+  try {
+    const version = await session.version();
+    const s = await session.start(backupLabel(options.now ?? new Date()), options.fast);
+    return {
+      name: nameFor(s.lsn, s.timeline, s.segmentSize),
+      startLsn: s.lsn,
+      timeline: s.timeline,
+      segmentSize: s.segmentSize,
+      version,
+      session,
+    };
+  } catch (err) {
+    await session.close().catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The start of an offline backup from `pg_config` and `pg_controldata` (§5.4).
+ *
+ * Deviation from WAL-E (§5.4, §14.2 item 3, §16): WAL-E took the first two hex digits of the
+ * REDO location's low word as the "segment" and reused it as the offset, with a decimal
+ * timeline. We name the backup exactly as an online backup starting at the checkpoint's REDO
+ * location would be named: segment `REDO / wal_segment_size`, timeline in hex, decimal byte
+ * offset in the segment; the sentinel's stop fields equal the start ones.
+ */
+export async function startOffline(
+  dataDir: string,
+  env: Readonly<Record<string, string>>,
+): Promise<StartedBackup> {
+  if (await exists(join(dataDir, "postmaster.pid"))) {
+    throw new UserError("while_offline set, but pg looks to be running", {
+      detail: "Found a postmaster.pid lockfile, and aborting",
+      hint: "Shut down postgres.  If there is a stale lockfile, then remove it after being " +
+        "very sure postgres is not running.",
+    });
+  }
+  const { version, bindir } = await readPgConfig(env);
+  const cp = await readControlData(bindir, dataDir, env);
+  return {
+    name: nameFor(cp.redoLsn, cp.timeline, cp.segmentSize),
+    startLsn: cp.redoLsn,
+    timeline: cp.timeline,
+    segmentSize: cp.segmentSize,
+    version,
+    session: undefined,
+  };
+}
+
+/** Whether `path` exists (without following a final symlink). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

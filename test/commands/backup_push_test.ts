@@ -1,0 +1,145 @@
+/**
+ * backup-push with a real PostgreSQL 15: --while-offline (refusal on a live directory, a
+ * correct name from pg_controldata, a restorable backup) and an interrupted push that leaves
+ * no sentinel behind.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { giveToPostgres, makeSharedTempDir, PG_BIN, PgCluster, sh } from "../support/postgres.ts";
+import { REPO, runWalE, WAL_E_CMD, writeWrapper } from "../support/wal_e.ts";
+
+async function setup(prefix: string): Promise<{ tmp: string; env: Record<string, string> }> {
+  const tmp = await makeSharedTempDir(prefix);
+  await giveToPostgres(tmp);
+  return { tmp, env: { WALE_FILE_PREFIX: `file://localhost${tmp}/archive` } };
+}
+
+Deno.test({
+  name: "backup-push --while-offline names the backup from REDO and restores a startable cluster",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { tmp, env } = await setup("wal-e-offline-");
+    const walE = await writeWrapper(tmp, env);
+    const src = await PgCluster.init(
+      join(tmp, "src"),
+      `wal_level = replica\narchive_mode = on\narchive_command = '${walE} wal-push %p'\n`,
+    );
+    let restored: PgCluster | undefined;
+    try {
+      await src.start();
+      await src.psql("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g");
+      const refused = await runWalE(["backup-push", "--while-offline", src.dataDir], env);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /MSG: while_offline set, but pg looks to be running/);
+      await src.stop();
+
+      const cd = await sh([`${PG_BIN}/pg_controldata`, src.dataDir], { env: { LC_ALL: "C" } });
+      const redo = /REDO location:\s+([0-9A-F]+)\/([0-9A-F]+)/.exec(cd.stdout);
+      assert.ok(redo !== null);
+      const lsn = (BigInt(`0x${redo[1]}`) << 32n) | BigInt(`0x${redo[2]}`);
+      const seg = (lsn - 1n) / 16777216n;
+      const name = "base_00000001" + (seg / 256n).toString(16).toUpperCase().padStart(8, "0") +
+        (seg % 256n).toString(16).toUpperCase().padStart(8, "0") + "_" +
+        String(lsn % 16777216n).padStart(8, "0");
+
+      const push = await runWalE(["backup-push", "--while-offline", src.dataDir], env);
+      assert.equal(push.code, 0, push.stderr);
+      const list = await runWalE(["backup-list", "--detail"], env);
+      const row = list.stdout.trim().split("\r\n")[1]?.split("\t") ?? [];
+      assert.equal(row[0], name);
+      // Offline: stop = start (§5.4).
+      assert.equal(row[5], name.slice(5, 29));
+      assert.equal(row[6], name.slice(30));
+      const version = await Deno.readTextFile(
+        join(tmp, "archive", "basebackups_005", name, "extended_version.txt"),
+      );
+      assert.match(version, /^PostgreSQL 15\./);
+      // The checkpoint's WAL (pg_wal is not in a base backup) reaches the archive once the
+      // cluster runs again and switches segments.
+      await src.start();
+      const last = await src.psql("SELECT pg_walfile_name(pg_switch_wal())");
+      await src.waitFor("SELECT last_archived_wal FROM pg_stat_archiver", last, 60_000);
+      await src.stop();
+
+      const data = join(tmp, "restored");
+      const fetch = await runWalE(["backup-fetch", data, "LATEST"], env);
+      assert.equal(fetch.code, 0, fetch.stderr);
+      restored = await PgCluster.adopt(data);
+      await restored.writeBaseConf(
+        `restore_command = '${walE} wal-fetch -p0 "%f" "%p"'\n` +
+          "recovery_target = 'immediate'\nrecovery_target_action = 'promote'\n",
+      );
+      await Deno.writeTextFile(join(data, "recovery.signal"), "");
+      await giveToPostgres(data);
+      await restored.start();
+      await restored.waitFor("SELECT pg_is_in_recovery()", "f", 60_000);
+      assert.equal(await restored.psql("SELECT count(*) FROM t"), "1000");
+    } finally {
+      await restored?.stop();
+      await src.stop();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "an interrupted backup-push leaves no sentinel and the next push succeeds",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { tmp, env } = await setup("wal-e-interrupt-");
+    const c = await PgCluster.init(join(tmp, "pg"), "checkpoint_completion_target = 0\n");
+    try {
+      await c.start();
+      await sh([`${PG_BIN}/pgbench`, "-i", "-s", "2", "-q"], { env: c.pgEnv });
+      const [program, ...args] = WAL_E_CMD;
+      const child = new Deno.Command(program ?? "deno", {
+        args: [
+          ...args,
+          "backup-push",
+          "--cluster-read-rate-limit",
+          "3000000",
+          c.dataDir,
+        ],
+        env: { ...env, ...c.pgEnv, NO_COLOR: "1" },
+        cwd: REPO,
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      // Kill it once it is uploading volumes.
+      const dir = join(tmp, "archive", "basebackups_005");
+      const deadline = Date.now() + 30_000;
+      let seen = false;
+      while (!seen && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        const r = await sh(["find", dir, "-name", "extended_version.txt"], {
+          check: false,
+          asPostgres: false,
+        });
+        seen = r.stdout.trim() !== "";
+      }
+      assert.ok(seen, "backup-push never started uploading");
+      await new Promise((r) => setTimeout(r, 1000));
+      child.kill("SIGKILL");
+      const status = await child.status;
+      await child.stderr.cancel();
+      assert.equal(status.success, false);
+
+      const sentinels = await sh(["find", dir, "-name", "*_backup_stop_sentinel.json"], {
+        asPostgres: false,
+      });
+      assert.equal(sentinels.stdout.trim(), "");
+      const before = await runWalE(["backup-list"], env);
+      assert.equal(before.stdout.trim().split("\r\n").length, 1, before.stdout);
+
+      const again = await runWalE(["backup-push", c.dataDir], { ...env, ...c.pgEnv });
+      assert.equal(again.code, 0, again.stderr);
+      const after = await runWalE(["backup-list"], env);
+      assert.equal(after.stdout.trim().split("\r\n").length, 2, after.stdout);
+    } finally {
+      await c.stop();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
