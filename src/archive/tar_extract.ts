@@ -12,6 +12,7 @@
  * arrives in another; directory modes and times are applied at `finish()`, after all children
  * were written, and every written file and directory is fsynced then.
  */
+import { drained } from "./drained.ts";
 import { extract as tarExtract } from "tar-stream";
 import { CorruptArchiveError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -83,7 +84,7 @@ export class Extractor {
         // Leaving the loop early cancels `tar` (for-await over a Web stream does).
         for await (const chunk of tar) {
           if (ex.destroyed) break;
-          if (!ex.write(chunk)) await drained(ex);
+          if (!ex.write(chunk)) await drained(ex, "tar extractor");
         }
         if (!ex.destroyed) ex.end(undefined); // the .d.ts wants an argument (TOOLCHAIN.md)
       } catch (err) {
@@ -279,29 +280,6 @@ async function removeIfLink(abs: string): Promise<void> {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
-}
-
-/** Resolves once a streamx writable drained, rejects when it closed first. */
-function drained(w: {
-  readonly destroyed: boolean;
-  on(e: string, f: () => void): unknown;
-  off(e: string, f: () => void): unknown;
-}): Promise<void> {
-  if (w.destroyed) return Promise.reject(new Error("tar extractor closed"));
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      w.off("drain", done);
-      w.off("close", closed);
-      resolve();
-    };
-    const closed = (): void => {
-      w.off("drain", done);
-      w.off("close", closed);
-      reject(new Error("tar extractor closed"));
-    };
-    w.on("drain", done);
-    w.on("close", closed);
-  });
 }
 
 async function loadIds(): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {

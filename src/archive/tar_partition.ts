@@ -8,6 +8,7 @@
  * itself); directories end in `/`; names longer than ustar allows get PAX `path`/`linkpath`
  * records (tar-stream does this on its own).
  */
+import { drained } from "./drained.ts";
 import { type Pack, pack as tarPack } from "tar-stream";
 import type { Logger } from "../log.ts";
 import type { WalkEntry } from "../pg/cluster_walk.ts";
@@ -226,25 +227,6 @@ function headerName(m: TarMember): string {
 
 type Sink = ReturnType<Pack["entry"]>;
 
-/** Resolves once `sink` wants more data, or rejects when the pack died. */
-function drained(sink: Sink): Promise<void> {
-  if (sink.destroyed) return Promise.reject(new Error("tar stream closed"));
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      sink.off("drain", done);
-      sink.off("close", closed);
-      resolve();
-    };
-    const closed = (): void => {
-      sink.off("drain", done);
-      sink.off("close", closed);
-      reject(new Error("tar stream closed"));
-    };
-    sink.on("drain", done);
-    sink.on("close", closed);
-  });
-}
-
 async function writeMember(pack: Pack, m: TarMember, options: TarOptions): Promise<void> {
   let file: Deno.FsFile | undefined;
   if (m.type === "file" && m.data === undefined && m.path !== undefined) {
@@ -290,7 +272,7 @@ async function writeMember(pack: Pack, m: TarMember, options: TarOptions): Promi
 }
 
 async function write(sink: Sink, chunk: Uint8Array): Promise<void> {
-  if (!sink.write(chunk)) await drained(sink);
+  if (!sink.write(chunk)) await drained(sink, "tar stream");
 }
 
 /** Copies exactly `m.size` bytes of `file`: NUL padding if it shrank, cut if it grew. */

@@ -3,6 +3,7 @@
  * sentinel's spec is read on every backend (WAL-E never read it on file://, §6.1 step 3), so
  * tablespace symlinks are verified there too.
  */
+import { exists } from "../fs_exists.ts";
 import { basename, join, resolve } from "node:path";
 import { listBackups, readSentinel, selectBackups } from "../archive/backups.ts";
 import { PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
@@ -26,16 +27,6 @@ export interface BackupFetchInput {
   poolSize: number;
   blindRestore: boolean;
   restoreSpec: string | undefined;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
 
 /** Runs backup-fetch; resolves to the exit status. */

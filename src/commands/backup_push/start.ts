@@ -2,6 +2,7 @@
  * backup-push, start phase: where the backup begins and what it is called (WAL-E-COMPAT §3.4,
  * §5.1 step 2, §5.4).
  */
+import { exists } from "../../fs_exists.ts";
 import { join } from "node:path";
 import { backupName } from "../../archive/keys.ts";
 import { UserError } from "../../errors.ts";
@@ -92,15 +93,4 @@ export async function startOffline(
     version,
     session: undefined,
   };
-}
-
-/** Whether `path` exists (without following a final symlink). */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
 }
