@@ -1,0 +1,406 @@
+/**
+ * lzop decompression as a Web Stream: accepts whatever lzop 1.04 writes (WAL-E-COMPAT §4.1),
+ * verifies the header checksum and every block checksum, decodes concatenated streams, and
+ * fails with CorruptArchiveError on anything lzop would reject (truncation, garbage after
+ * the end marker, bad checksums, malformed LZO1X data).
+ *
+ * Input chunks may split the stream anywhere: small fields collect in a JS scratch array,
+ * block data goes straight into a wasm buffer. At most one block is held at a time.
+ */
+import { CorruptArchiveError } from "../errors.ts";
+import {
+  acquireBuffer,
+  adler32,
+  adler32Of,
+  crc32,
+  crc32Of,
+  decompressBlock,
+  describeLzoStatus,
+  releaseBuffer,
+  type WasmBuffer,
+} from "./lzo_wasm.ts";
+import {
+  blockChecksumCount,
+  F_ADLER32_C,
+  F_ADLER32_D,
+  F_CRC32_C,
+  F_CRC32_D,
+  F_H_CRC32,
+  F_H_EXTRA_FIELD,
+  type HeaderParse,
+  LZOP_MAGIC,
+  LZOP_MAX_BLOCK_SIZE,
+  LZOP_SPLIT_MARKER,
+  type LzopHeader,
+  parseHeader,
+} from "./lzop_format.ts";
+
+/** Where the parser is; "fixed" phases collect a known number of bytes in the scratch. */
+type Phase =
+  | "magic"
+  | "header"
+  | "extraLength"
+  | "extraData"
+  | "extraChecksum"
+  | "blockLength"
+  | "blockCompressedLength"
+  | "blockChecksums"
+  | "blockData"
+  | "afterEnd"
+  | "zeros";
+
+const MAGIC_LENGTH = LZOP_MAGIC.length;
+/** Magic + the largest header (all optional fields, a 255-byte name, checksum). */
+const SCRATCH_SIZE = 512;
+
+class LzopReader implements Transformer<Uint8Array, Uint8Array> {
+  #phase: Phase = "magic";
+  readonly #scratch = new Uint8Array(SCRATCH_SIZE);
+  readonly #scratchView = new DataView(this.#scratch.buffer);
+  #have = 0;
+  #want = MAGIC_LENGTH;
+  /** Input bytes consumed so far, over all concatenated streams. */
+  #pos = 0;
+  #streamNo = 1;
+  #streamStart = 0;
+  #header: LzopHeader | undefined;
+  #blockNo = 0;
+  #blockStart = 0;
+  #ulen = 0;
+  #clen = 0;
+  #extraLength = 0;
+  /** Bytes of block data (or extra field) received into #input. */
+  #fill = 0;
+  #input: WasmBuffer | undefined;
+  #output: WasmBuffer | undefined;
+
+  transform(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
+    try {
+      this.#consume(chunk, controller);
+    } catch (err) {
+      this.#release();
+      throw err;
+    }
+  }
+
+  flush(): void {
+    try {
+      if (this.#phase === "afterEnd" || this.#phase === "zeros") return;
+      if (this.#pos === 0) {
+        throw new CorruptArchiveError("not an lzop stream", { detail: "The input is empty." });
+      }
+      if (this.#phase === "magic" && this.#streamNo === 1 && !this.#magicPrefixMatches()) {
+        throw this.#notLzop();
+      }
+      throw this.#error("truncated lzop stream", `The input ends ${this.#where()}.`);
+    } finally {
+      this.#release();
+    }
+  }
+
+  cancel(): void {
+    this.#release();
+  }
+
+  #consume(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
+    let off = 0;
+    while (off < chunk.length) {
+      switch (this.#phase) {
+        case "blockData":
+        case "extraData": {
+          const input = this.#input as WasmBuffer;
+          const target = this.#phase === "blockData" ? this.#clen : this.#extraLength;
+          const n = Math.min(target - this.#fill, chunk.length - off);
+          input.bytes.set(chunk.subarray(off, off + n), this.#fill);
+          this.#fill += n;
+          off += n;
+          this.#pos += n;
+          if (this.#fill === target) this.#dataComplete(controller);
+          break;
+        }
+        case "afterEnd": {
+          const b = chunk[off] as number;
+          if (b === 0) {
+            this.#phase = "zeros";
+          } else if (b === LZOP_MAGIC[0]) {
+            this.#startStream();
+          } else {
+            throw this.#garbage(b, this.#pos);
+          }
+          break;
+        }
+        case "zeros": {
+          // Padding after the end marker; anything else is garbage.
+          for (; off < chunk.length; off++, this.#pos++) {
+            if (chunk[off] !== 0) throw this.#garbage(chunk[off] as number, this.#pos);
+          }
+          break;
+        }
+        default: {
+          const n = Math.min(this.#want - this.#have, chunk.length - off);
+          this.#scratch.set(chunk.subarray(off, off + n), this.#have);
+          this.#have += n;
+          off += n;
+          this.#pos += n;
+          if (this.#have === this.#want) this.#fieldComplete(controller);
+        }
+      }
+    }
+  }
+
+  /** Expect `want` bytes in the scratch for `phase` (starting afresh unless `keep`). */
+  #expect(phase: Phase, want: number, keep = false): void {
+    this.#phase = phase;
+    this.#want = want;
+    if (!keep) this.#have = 0;
+  }
+
+  #u32(at: number): number {
+    return this.#scratchView.getUint32(at);
+  }
+
+  #fieldComplete(controller: TransformStreamDefaultController<Uint8Array>): void {
+    switch (this.#phase) {
+      case "magic":
+        if (!this.#magicPrefixMatches()) {
+          if (this.#streamNo === 1) throw this.#notLzop();
+          throw this.#garbage(this.#scratch[0] as number, this.#streamStart);
+        }
+        this.#expect("header", MAGIC_LENGTH + 2, true);
+        return;
+      case "header":
+        return this.#headerBytes();
+      case "extraLength":
+        this.#extraLength = this.#u32(0);
+        if (this.#extraLength > LZOP_MAX_BLOCK_SIZE) {
+          throw this.#error(
+            "lzop header extra field too large",
+            `It declares ${this.#extraLength} bytes.`,
+          );
+        }
+        this.#input = this.#fit(this.#input, this.#extraLength);
+        this.#fill = 0;
+        if (this.#extraLength === 0) this.#expect("extraChecksum", 4);
+        else this.#expect("extraData", 0);
+        return;
+      case "extraChecksum":
+        return this.#checkExtraField();
+      case "blockLength":
+        return this.#blockLength();
+      case "blockCompressedLength":
+        return this.#blockCompressedLength(controller);
+      case "blockChecksums":
+        return this.#startData(controller);
+      default:
+        throw new Error(`lzop reader: unexpected phase ${this.#phase}`);
+    }
+  }
+
+  #headerBytes(): void {
+    let parsed: HeaderParse;
+    try {
+      parsed = parseHeader(this.#scratch.subarray(MAGIC_LENGTH, this.#have));
+    } catch (err) {
+      if (!(err instanceof CorruptArchiveError)) throw err;
+      throw this.#error(err.message, err.detail ?? "");
+    }
+    if (!parsed.done) {
+      this.#expect("header", MAGIC_LENGTH + parsed.need, true);
+      return;
+    }
+    this.#header = parsed.header;
+    this.#blockNo = 0;
+    if ((parsed.header.flags & F_H_EXTRA_FIELD) !== 0) this.#expect("extraLength", 4);
+    else this.#expect("blockLength", 4);
+  }
+
+  #checkExtraField(): void {
+    const useCrc = ((this.#header as LzopHeader).flags & F_H_CRC32) !== 0;
+    const input = this.#input as WasmBuffer;
+    // The checksum covers the length word and the field's bytes.
+    const length = this.#scratch.slice(0, 4);
+    new DataView(length.buffer).setUint32(0, this.#extraLength);
+    const actual = useCrc
+      ? crc32(input, 0, this.#extraLength, crc32Of(length))
+      : adler32(input, 0, this.#extraLength, adler32Of(length));
+    if (actual !== this.#u32(0)) {
+      throw this.#error(
+        "lzop header extra field checksum mismatch",
+        `Stored ${hex(this.#u32(0))}, computed ${hex(actual)}.`,
+      );
+    }
+    this.#expect("blockLength", 4);
+  }
+
+  #blockLength(): void {
+    this.#blockStart = this.#pos - 4;
+    this.#ulen = this.#u32(0);
+    if (this.#ulen === 0) {
+      this.#phase = "afterEnd";
+      return;
+    }
+    this.#blockNo++;
+    if (this.#ulen === LZOP_SPLIT_MARKER) {
+      throw this.#error("unsupported lzop split file", "The block length is 0xffffffff.");
+    }
+    if (this.#ulen > LZOP_MAX_BLOCK_SIZE) {
+      throw this.#error("lzop block too large", `It declares ${this.#ulen} uncompressed bytes.`);
+    }
+    this.#expect("blockCompressedLength", 4);
+  }
+
+  #blockCompressedLength(controller: TransformStreamDefaultController<Uint8Array>): void {
+    this.#clen = this.#u32(0);
+    if (this.#clen > this.#ulen) {
+      throw this.#error(
+        "lzop block larger compressed than uncompressed",
+        `It declares ${this.#clen} compressed and ${this.#ulen} uncompressed bytes.`,
+      );
+    }
+    const flags = (this.#header as LzopHeader).flags;
+    const sums = blockChecksumCount(flags, this.#clen < this.#ulen);
+    if (sums > 0) this.#expect("blockChecksums", 4 * sums);
+    else this.#startData(controller);
+  }
+
+  #startData(controller: TransformStreamDefaultController<Uint8Array>): void {
+    // Checksums stay in the scratch (#have = 4 per word) until the data is complete.
+    this.#input = this.#fit(this.#input, this.#clen);
+    this.#fill = 0;
+    this.#phase = "blockData";
+    if (this.#clen === 0) this.#dataComplete(controller);
+  }
+
+  #dataComplete(controller: TransformStreamDefaultController<Uint8Array>): void {
+    if (this.#phase === "extraData") {
+      this.#expect("extraChecksum", 4);
+      return;
+    }
+    const flags = (this.#header as LzopHeader).flags;
+    const input = this.#input as WasmBuffer;
+    const compressed = this.#clen < this.#ulen;
+    let word = 0;
+    const expected = (): number => this.#u32(4 * word++);
+    const dSums: Array<[string, number]> = [];
+    if ((flags & F_ADLER32_D) !== 0) dSums.push(["Adler-32", expected()]);
+    if ((flags & F_CRC32_D) !== 0) dSums.push(["CRC-32", expected()]);
+    if (compressed && (flags & F_ADLER32_C) !== 0) {
+      this.#verify("compressed", "Adler-32", expected(), adler32(input, 0, this.#clen));
+    }
+    if (compressed && (flags & F_CRC32_C) !== 0) {
+      this.#verify("compressed", "CRC-32", expected(), crc32(input, 0, this.#clen));
+    }
+    let data = input;
+    if (compressed) {
+      data = this.#output = this.#fit(this.#output, this.#ulen);
+      const n = decompressBlock(input, this.#clen, data);
+      if (n < 0) {
+        throw this.#error(
+          "corrupt lzo data in lzop block",
+          `The LZO1X decoder reports: ${describeLzoStatus(n)}.`,
+        );
+      }
+      if (n !== this.#ulen) {
+        throw this.#error(
+          "lzop block length mismatch",
+          `It decodes to ${n} bytes, not ${this.#ulen}.`,
+        );
+      }
+    }
+    for (const [kind, value] of dSums) {
+      const actual = kind === "CRC-32" ? crc32(data, 0, this.#ulen) : adler32(data, 0, this.#ulen);
+      this.#verify("uncompressed", kind, value, actual);
+    }
+    controller.enqueue(data.bytes.slice(0, this.#ulen));
+    this.#expect("blockLength", 4);
+  }
+
+  #verify(of: string, kind: string, stored: number, actual: number): void {
+    if (stored !== actual) {
+      throw this.#error(
+        "lzop block checksum mismatch",
+        `${kind} of the ${of} data is ${hex(actual)}, the block header says ${hex(stored)}.`,
+      );
+    }
+  }
+
+  /** `current` if it holds `bytes`, else a bigger pooled buffer (the old one goes back). */
+  #fit(current: WasmBuffer | undefined, bytes: number): WasmBuffer {
+    if (current !== undefined && current.capacity >= bytes) return current;
+    const bigger = acquireBuffer(bytes, this); // may throw: nothing changed yet
+    if (current !== undefined) releaseBuffer(current);
+    return bigger;
+  }
+
+  #release(): void {
+    if (this.#input !== undefined) releaseBuffer(this.#input);
+    if (this.#output !== undefined) releaseBuffer(this.#output);
+    this.#input = undefined;
+    this.#output = undefined;
+  }
+
+  #startStream(): void {
+    this.#streamNo++;
+    this.#streamStart = this.#pos;
+    this.#header = undefined;
+    this.#expect("magic", MAGIC_LENGTH);
+  }
+
+  #magicPrefixMatches(): boolean {
+    const n = Math.min(this.#have, MAGIC_LENGTH);
+    for (let i = 0; i < n; i++) if (this.#scratch[i] !== LZOP_MAGIC[i]) return false;
+    return true;
+  }
+
+  #notLzop(): CorruptArchiveError {
+    return new CorruptArchiveError("not an lzop stream", {
+      detail: "The input does not start with the lzop signature 89 4c 5a 4f 00 0d 0a 1a 0a.",
+    });
+  }
+
+  #garbage(b: number, at: number): CorruptArchiveError {
+    const which = this.#phase === "magic" ? this.#streamNo - 1 : this.#streamNo;
+    return new CorruptArchiveError("trailing garbage after lzop stream", {
+      detail: `Byte ${hex(b, 2)} at offset ${at} follows the end of lzop stream ${which}.`,
+    });
+  }
+
+  #where(): string {
+    const stream = this.#streamNo > 1 ? ` of stream ${this.#streamNo}` : "";
+    if (this.#phase === "magic" || this.#phase === "header" || this.#phase.startsWith("extra")) {
+      return `inside the header${stream} (offset ${this.#pos})`;
+    }
+    if (this.#phase === "blockLength" && this.#have === 0) {
+      return `after block ${this.#blockNo}${stream} at offset ${this.#pos}, before the end marker`;
+    }
+    return `inside block ${this.#blockNo}${stream} at offset ${this.#pos}`;
+  }
+
+  #error(message: string, detail: string): CorruptArchiveError {
+    const inBlock = this.#phase.startsWith("block") && this.#blockNo > 0;
+    const at = inBlock
+      ? `Block ${this.#blockNo} of stream ${this.#streamNo} starts at offset ${this.#blockStart}`
+      : `Stream ${this.#streamNo} starts at offset ${this.#streamStart}`;
+    const sizes = inBlock ? ` (ulen ${this.#ulen}, clen ${this.#clen})` : "";
+    return new CorruptArchiveError(message, { detail: `${detail} ${at}${sizes}.` });
+  }
+}
+
+function hex(n: number, width = 8): string {
+  return `0x${n.toString(16).padStart(width, "0")}`;
+}
+
+/**
+ * A stream that decodes lzop input (one or more concatenated lzop streams, optionally followed
+ * by zero bytes) to the original bytes, one output chunk per block (fresh arrays). Errors the
+ * stream with CorruptArchiveError on truncated, corrupt or unsupported input.
+ */
+export function createLzopReader(): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream(new LzopReader());
+}
+
+/** Decodes a whole lzop stream held in memory (built on `createLzopReader`). */
+export async function lzopDecompress(data: Uint8Array): Promise<Uint8Array> {
+  const plain = ReadableStream.from([data]).pipeThrough(createLzopReader());
+  return new Uint8Array(await new Response(plain).arrayBuffer());
+}
