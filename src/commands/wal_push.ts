@@ -10,6 +10,7 @@
  */
 import { basename, dirname, join } from "node:path";
 import { uploadCompressed } from "../archive/pipeline.ts";
+import { fileSource } from "../archive/file_source.ts";
 import { walKey } from "../archive/keys.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -119,7 +120,7 @@ async function pushFile(path: string, info: Deno.FileInfo, deps: CommandDeps, lo
   });
   const started = performance.now();
   const file = await Deno.open(path, { read: true });
-  const stats = await uploadCompressed(deps.store, key, file.readable, {
+  const stats = await uploadCompressed(deps.store, key, fileSource(file), {
     mode: info.mode ?? 0,
     mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
     encoding: deps.encoding,
