@@ -14,8 +14,11 @@ export interface Config {
   prefixSource: string | undefined;
   terse: boolean;
   gpgKeyId: string | undefined;
-  /** Attempts for retried storage operations (`WALE_RETRIES`, ≤ 0 = unlimited). */
-  retries: number;
+  /**
+   * Attempts per storage request (`WALE_RETRIES`, ≤ 0 = unlimited); undefined when unset, so
+   * each backend applies its own default (WAL-E's 100 would stall archive_command for hours).
+   */
+  retries: number | undefined;
   logToStderr: boolean;
   logToSyslog: boolean;
   awsAccessKeyId: string | undefined;
@@ -58,7 +61,7 @@ export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, s
     s.trim().toLowerCase()
   );
   const retriesText = env["WALE_RETRIES"];
-  let retries = 100;
+  let retries: number | undefined;
   if (retriesText !== undefined && retriesText !== "") {
     if (!/^-?\d+$/.test(retriesText.trim())) {
       throw new ConfigError("invalid value for WALE_RETRIES", {

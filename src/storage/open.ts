@@ -13,7 +13,7 @@ export interface StoreSettings {
   awsAccessKeyId?: string | undefined;
   awsInstanceProfile?: boolean;
   wabsAccountName?: string | undefined;
-  retries?: number;
+  retries?: number | undefined;
 }
 
 type Factory = (prefix: ParsedPrefix, settings: StoreSettings) => Promise<Store>;

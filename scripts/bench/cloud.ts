@@ -1,0 +1,259 @@
+// deno-lint-ignore-file no-console -- a benchmark reports on the console
+/**
+ * Cloud backend benchmark on loopback (issue #9): per backend (Ceph RGW for S3, Azurite for
+ * WABS), a 1 GiB object streamed up and down by our Store (MB/s, peak RSS of the process)
+ * beside Debian's `aws s3 cp` of the same file to the same RGW in the same run; then wal-push
+ * of N 16 MiB segments, one process per segment (latency including start-up), against the
+ * cloud store and against the local store. Prints ratios against the targets: throughput
+ * ≥ 1.0× awscli, peak RSS ≤ 128 MiB, wal-push p50 within 1.5× of local.
+ *
+ * Usage: deno run -A scripts/bench/cloud.ts [--segments N] [--mib M]
+ * Needs scripts/setup's packages (ceph, awscli, azurite). Each transfer runs in a child
+ * process (this file with `--child`), so its peak RSS (VmHWM) is the store's alone.
+ */
+import { join } from "node:path";
+import { openStore, type StoreSettings } from "../../src/storage/open.ts";
+import { azurite, newContainer, stopAzurite, wabsEnv } from "../../test/support/azurite.ts";
+import { newBucket, rgw, s3Env, stopRgw } from "../../test/support/rgw.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+const AWS = "/usr/bin/aws"; // Debian's awscli (a pyenv one may shadow it on PATH)
+
+interface Measure {
+  seconds: number;
+  peakRssMiB: number;
+}
+
+function settingsOf(env: Record<string, string>): StoreSettings {
+  return {
+    env,
+    awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
+    wabsAccountName: env["WABS_ACCOUNT_NAME"],
+  };
+}
+
+function peakRssMiB(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync("/proc/self/status"));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+/** Child mode: one put or get, then prints {seconds, peakRssMiB} as JSON. */
+async function child(op: string, file: string, env: Record<string, string>): Promise<void> {
+  const url = env["WALE_S3_PREFIX"] ?? env["WALE_WABS_PREFIX"];
+  const store = await openStore(url, settingsOf(env));
+  const t0 = performance.now();
+  if (op === "put") {
+    const f = await Deno.open(file);
+    await store.put("bench/object", f.readable, { size: (await Deno.stat(file)).size });
+  } else {
+    let n = 0;
+    for await (const chunk of await store.get("bench/object")) n += chunk.length;
+    if (n !== (await Deno.stat(file)).size) throw new Error(`short read: ${n}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await store.close();
+  const out: Measure = { seconds, peakRssMiB: peakRssMiB() };
+  await Deno.stdout.write(new TextEncoder().encode(JSON.stringify(out)));
+}
+
+async function runChild(op: string, file: string, env: Record<string, string>): Promise<Measure> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      `${REPO}deno.json`,
+      new URL(import.meta.url).pathname,
+      "--child",
+      op,
+      file,
+      JSON.stringify(env),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (out.code !== 0) throw new Error(`child ${op} failed`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as Measure;
+}
+
+/** Runs a command under /usr/bin/time; returns wall seconds and max RSS. */
+async function timed(cmd: string[], env: Record<string, string>): Promise<Measure> {
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "%e %M", ...cmd],
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(out.stderr).trim().split("\n");
+  if (out.code !== 0) throw new Error(`${cmd.join(" ")} failed:\n${err.join("\n")}`);
+  const [secs, kb] = (err.at(-1) ?? "0 0").split(" ");
+  return { seconds: Number(secs), peakRssMiB: Number(kb) / 1024 };
+}
+
+/** A file of `mib` MiB that compresses like real data would not (worst case for throughput). */
+async function makeFile(path: string, mib: number): Promise<void> {
+  const f = await Deno.open(path, { write: true, create: true, truncate: true });
+  const block = crypto.getRandomValues(new Uint8Array(65536));
+  const buf = new Uint8Array(1 << 20);
+  for (let i = 0; i < mib; i++) {
+    for (let off = 0; off < buf.length; off += block.length) buf.set(block, off);
+    new DataView(buf.buffer).setUint32(0, i);
+    await f.write(buf);
+  }
+  f.close();
+}
+
+/** A 16 MiB WAL-like segment: mostly zero pages with some records (compresses ~4:1). */
+async function makeSegment(path: string, seed: number): Promise<void> {
+  const seg = new Uint8Array(16 << 20);
+  const rnd = new Uint8Array(1 << 20);
+  for (let off = 0; off < rnd.length; off += 65536) {
+    crypto.getRandomValues(rnd.subarray(off, off + 65536));
+  }
+  for (let page = 0; page < seg.length / 8192; page++) {
+    const used = (page * 7919 + seed) % 8192;
+    seg.set(
+      rnd.subarray(
+        (page * 4099) % (rnd.length - 8192),
+        (page * 4099) % (rnd.length - 8192) + used / 4,
+      ),
+      page * 8192,
+    );
+  }
+  await Deno.writeFile(path, seg);
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+async function walPushLatencies(
+  dir: string,
+  n: number,
+  env: Record<string, string>,
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `0000000100000000000000${(i + 16).toString(16).toUpperCase().padStart(2, "0")}`;
+    const t0 = performance.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        "--config",
+        `${REPO}deno.json`,
+        `${REPO}main.ts`,
+        "wal-push",
+        join(dir, "pg_wal", name),
+      ],
+      env: { ...env, WALE_LOG_DESTINATION: "stderr" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) throw new Error(`wal-push failed: ${new TextDecoder().decode(out.stderr)}`);
+    times.push((performance.now() - t0) / 1000);
+  }
+  return times;
+}
+
+async function main(): Promise<void> {
+  const args = Deno.args;
+  const segments = Number(args[args.indexOf("--segments") + 1] ?? 100) || 100;
+  const mib = Number(args[args.indexOf("--mib") + 1] ?? 1024) || 1024;
+  Deno.env.set("RGW_TEST_MEMSTORE_BYTES", "6G");
+  const tmp = await Deno.makeTempDir({ prefix: "wal-e-bench-cloud-" });
+  const rows: string[] = [];
+  const say = (s: string) => {
+    rows.push(s);
+    console.log(s);
+  };
+  try {
+    const file = join(tmp, "object.bin");
+    await makeFile(file, mib);
+    const r = await rgw();
+    const a = await azurite();
+    const s3 = s3Env(r, await newBucket(r, "bench"));
+    const wabs = wabsEnv(a, await newContainer(a, "bench"));
+    const mb = (mib * 1048576) / 1e6;
+    say(`# ${mib} MiB object, loopback, MB/s = 10^6 B/s`);
+    say("backend | direction | tool | seconds | MB/s | peak RSS MiB");
+
+    const ours: Record<string, Measure> = {};
+    for (const [name, env] of [["s3", s3], ["wabs", wabs]] as const) {
+      for (const op of ["put", "get"]) {
+        const m = await runChild(op, file, env);
+        ours[`${name}-${op}`] = m;
+        say(
+          `${name} | ${op} | wal-e store | ${m.seconds.toFixed(2)} | ${
+            (mb / m.seconds).toFixed(0)
+          } | ${m.peakRssMiB.toFixed(0)}`,
+        );
+      }
+    }
+    const bucket = (s3["WALE_S3_PREFIX"] ?? "").replace(/^s3:\/\//, "").split("/")[0];
+    const awsEnv = {
+      PATH: "/usr/bin:/bin",
+      HOME: tmp,
+      AWS_ACCESS_KEY_ID: r.accessKey,
+      AWS_SECRET_ACCESS_KEY: r.secretKey,
+      AWS_DEFAULT_REGION: "us-east-1",
+    };
+    const aws = [AWS, "--endpoint-url", r.endpoint, "s3", "cp", "--only-show-errors"];
+    const up = await timed([...aws, file, `s3://${bucket}/awscli/object`], awsEnv);
+    say(
+      `s3 | put | aws s3 cp | ${up.seconds.toFixed(2)} | ${(mb / up.seconds).toFixed(0)} | ${
+        up.peakRssMiB.toFixed(0)
+      }`,
+    );
+    const down = await timed(
+      [...aws, `s3://${bucket}/awscli/object`, join(tmp, "aws.out")],
+      awsEnv,
+    );
+    say(
+      `s3 | get | aws s3 cp | ${down.seconds.toFixed(2)} | ${(mb / down.seconds).toFixed(0)} | ${
+        down.peakRssMiB.toFixed(0)
+      }`,
+    );
+    await Deno.remove(join(tmp, "aws.out"));
+    const ratio = (x: Measure, y: Measure) => (y.seconds / x.seconds).toFixed(2);
+    say(`ratio put throughput ours/awscli: ${ratio(ours["s3-put"]!, up)} (target ≥ 1.0)`);
+    say(`ratio get throughput ours/awscli: ${ratio(ours["s3-get"]!, down)} (target ≥ 1.0)`);
+    const peak = Math.max(...Object.values(ours).map((m) => m.peakRssMiB));
+    say(`peak RSS of our transfers: ${peak.toFixed(0)} MiB (target ≤ 128)`);
+
+    const walDir = join(tmp, "wal");
+    await Deno.mkdir(join(walDir, "pg_wal", "archive_status"), { recursive: true });
+    for (let i = 0; i < segments; i++) {
+      const name = `0000000100000000000000${(i + 16).toString(16).toUpperCase().padStart(2, "0")}`;
+      await makeSegment(join(walDir, "pg_wal", name), i);
+    }
+    const local = { WALE_FILE_PREFIX: `file://localhost${tmp}/local-archive` };
+    say(`# wal-push of ${segments} × 16 MiB segments, one process each (seconds, incl. start-up)`);
+    say("store | p50 | p95 | ratio p50 to local");
+    const base = await walPushLatencies(walDir, segments, local);
+    say(`local | ${pct(base, 50).toFixed(3)} | ${pct(base, 95).toFixed(3)} | 1.00`);
+    for (const [name, env] of [["s3", s3], ["wabs", wabs]] as const) {
+      const t = await walPushLatencies(walDir, segments, env);
+      say(
+        `${name} | ${pct(t, 50).toFixed(3)} | ${pct(t, 95).toFixed(3)} | ${
+          (pct(t, 50) / pct(base, 50)).toFixed(2)
+        } (target ≤ 1.5)`,
+      );
+    }
+  } finally {
+    await stopRgw();
+    await stopAzurite();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "--child") {
+    await child(Deno.args[1] ?? "", Deno.args[2] ?? "", JSON.parse(Deno.args[3] ?? "{}"));
+  } else {
+    await main();
+  }
+}

@@ -1,0 +1,488 @@
+/**
+ * Amazon S3 and S3-compatible backend (`s3://bucket/path`, WAL-E-COMPAT §11.1) on the AWS SDK
+ * v3. Object `X` under path prefix `P` is the key `PX` (no leading slash, §3.3).
+ *
+ * Uploads stream through a fixed pool of 8 MiB part buffers (memory ≈ (queue + 1) × part
+ * size whatever the object's size): an object that fits in one part (most WAL segments) is
+ * one PutObject with Content-MD5 (as WAL-E sends), anything larger a multipart upload with up
+ * to 4 parts in flight, each with Content-MD5. We drive the multipart calls ourselves rather
+ * than through `@aws-sdk/lib-storage`: its `Upload` concatenates every part into a fresh
+ * buffer, and under Deno that garbage pushed RSS past 250 MiB for a 256 MiB object.
+ * Every multipart upload is verified before put resolves: HEAD must report our byte count
+ * and the `md5-N` ETag computed from our parts (RGW 16 answers CompleteMultipartUpload with
+ * an empty ETag: reference/rgw pitfall 1); an aborted or failed upload is aborted on the
+ * server, so no object and no parts remain. Checksums are sent only "when required": the
+ * SDK's default sends aws-chunked bodies that S3-compatible servers reject or store verbatim
+ * (TOOLCHAIN.md).
+ *
+ * Variables (besides the credentials and region of s3_endpoint.ts): `WALE_S3_STORAGE_CLASS`
+ * (default STANDARD, always sent), `WALE_S3_SSE` (default AES256 as WAL-E always sent;
+ * `aws:kms`; `off` for servers that refuse SSE, e.g. Ceph RGW over plain HTTP with its default
+ * `rgw crypt require ssl = true`), and the retry/timeout variables of retrying.ts.
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type ServerSideEncryption,
+  type StorageClass,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { FetchHttpHandler } from "@smithy/fetch-http-handler";
+import { createHash } from "node:crypto";
+import { isNotFound, StoreError } from "../errors.ts";
+import { type ErrorContext, fetchNetworkError, mapS3Error } from "./errors_map.ts";
+import type { StoreSettings } from "./open.ts";
+import type { ParsedPrefix } from "./prefix.ts";
+import {
+  BlockReader,
+  BufferPool,
+  guardedStream,
+  type RetryPolicy,
+  retryPolicyFromEnv,
+  SdkRetryStrategy,
+} from "./retrying.ts";
+import { s3Addressing, s3Credentials } from "./s3_endpoint.ts";
+import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+
+/** Part size of multipart uploads, and the largest object sent as one PutObject. */
+export const S3_PART_SIZE = 8 * 1024 * 1024;
+/** Parts in flight at once during a multipart upload. */
+export const S3_QUEUE_SIZE = 4;
+/** S3's limit of keys per DeleteObjects request. */
+const DELETE_BATCH = 1000;
+
+/** Everything an `S3Store` needs, resolved from the environment by `openS3Store`. */
+export interface S3StoreOptions {
+  /** Client for every request but GET (Node HTTP: sends buffered bodies without copies). */
+  client: S3Client;
+  /** Client for GET (Deno's fetch: streams response bodies without copies or read-ahead). */
+  getClient: S3Client;
+  /** Fail a download when no byte arrives for this long (ms). */
+  idleTimeoutMs: number;
+  /** Bucket name as in the prefix URL (for `url()` and messages). */
+  bucket: string;
+  /** What requests pass as `Bucket` (a URL for the virtualhost convention). */
+  bucketParam: string;
+  pathPrefix: string;
+  /** Endpoint for messages. */
+  endpoint: string;
+  /** `x-amz-server-side-encryption`, or undefined to send none. */
+  sse: string | undefined;
+  storageClass: string;
+  partSize?: number;
+  queueSize?: number;
+}
+
+/** A Store over one S3 bucket and path prefix. */
+export class S3Store implements Store {
+  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: DELETE_BATCH };
+  readonly pathPrefix: string;
+  readonly #o: Required<S3StoreOptions>;
+
+  constructor(options: S3StoreOptions) {
+    this.#o = { partSize: S3_PART_SIZE, queueSize: S3_QUEUE_SIZE, ...options };
+    this.pathPrefix = options.pathPrefix;
+  }
+
+  url(key: string): string {
+    return `s3://${this.#o.bucket}/${this.pathPrefix}${key}`;
+  }
+
+  #ctx(op: string, key?: string, notFound = false): ErrorContext {
+    return {
+      op,
+      url: key === undefined ? `s3://${this.#o.bucket}/${this.pathPrefix}` : this.url(key),
+      storeName: this.#o.bucket,
+      endpoint: this.#o.endpoint,
+      notFoundKey: notFound && key !== undefined ? this.url(key) : undefined,
+    };
+  }
+
+  #common(key: string, contentType: string | undefined) {
+    return {
+      Bucket: this.#o.bucketParam,
+      Key: this.pathPrefix + key,
+      ContentType: contentType ?? "application/octet-stream",
+      StorageClass: this.#o.storageClass as StorageClass,
+      ...(this.#o.sse === undefined
+        ? {}
+        : { ServerSideEncryption: this.#o.sse as ServerSideEncryption }),
+    };
+  }
+
+  async put(
+    key: string,
+    body: ReadableStream<Uint8Array>,
+    options: PutOptions = {},
+  ): Promise<void> {
+    const blocks = new BlockReader(body);
+    const signal = options.signal;
+    const onAbort = () => void blocks.cancel(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      // Every byte is copied once into a pooled part buffer and the source's chunks are never
+      // kept, so memory is (queue size + 1) × part size whatever the object's size. An object
+      // that fits in one part (most WAL segments) goes as one PutObject.
+      const pool = new BufferPool(this.#o.partSize, this.#o.queueSize + 1);
+      const { buf: first, n, single } = await blocks.firstPart(pool, signal);
+      if (single) {
+        checkSize(n, options.size, this.url(key));
+        await this.#putSingle(key, first.subarray(0, n), options);
+      } else {
+        await this.#putMultipart(key, first, blocks, pool, options);
+      }
+    } catch (err) {
+      await blocks.cancel(err);
+      // SDK errors carry $metadata; anything else (the source's own failure) passes unchanged.
+      if (typeof err === "object" && err !== null && "$metadata" in err) {
+        throw mapS3Error(err, this.#ctx("PUT", key));
+      }
+      throw err;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async #putSingle(key: string, data: Uint8Array, options: PutOptions): Promise<void> {
+    const md5 = createHash("md5").update(data).digest();
+    const res = await this.#o.client.send(
+      new PutObjectCommand({
+        ...this.#common(key, options.contentType),
+        Body: data,
+        ContentLength: data.length,
+        ContentMD5: md5.toString("base64"),
+      }),
+      sendOptions(options.signal),
+    );
+    // The server checked Content-MD5; an MD5-shaped ETag must match as well.
+    const etag = unquote(res.ETag);
+    if (/^[0-9a-f]{32}$/.test(etag) && etag !== md5.toString("hex")) {
+      throw new StoreError("S3 stored different bytes than were sent", {
+        detail: `PUT ${this.url(key)}: ETag "${etag}", expected "${md5.toString("hex")}".`,
+        retryable: true,
+      });
+    }
+  }
+
+  async #putMultipart(
+    key: string,
+    first: Uint8Array,
+    blocks: BlockReader,
+    pool: BufferPool,
+    options: PutOptions,
+  ): Promise<void> {
+    const { client, partSize } = this.#o;
+    const Bucket = this.#o.bucketParam;
+    const Key = this.pathPrefix + key;
+    // One controller stops every part in flight when one fails or the caller aborts.
+    const ctl = new AbortController();
+    const signal = options.signal === undefined
+      ? ctl.signal
+      : AbortSignal.any([options.signal, ctl.signal]);
+    const created = await client.send(
+      new CreateMultipartUploadCommand(this.#common(key, options.contentType)),
+      sendOptions(signal),
+    );
+    const UploadId = created.UploadId;
+    if (UploadId === undefined) throw new StoreError("S3 returned no multipart upload id");
+    const digests = new PartDigests(partSize);
+    const done: { PartNumber: number; ETag: string }[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    try {
+      for (let part = 1;; part++) {
+        const got = part === 1
+          ? { buf: first, n: first.length }
+          : await blocks.fill(await pool.acquire(), signal);
+        const { buf, n } = got;
+        if (failure !== undefined) {
+          pool.release(buf);
+          throw failure;
+        }
+        if (n === 0) {
+          pool.release(buf);
+          break;
+        }
+        const data = buf.subarray(0, n);
+        const md5 = digests.addPart(data);
+        const p: Promise<void> = client.send(
+          new UploadPartCommand({
+            Bucket,
+            Key,
+            UploadId,
+            PartNumber: part,
+            Body: data,
+            ContentLength: n,
+            ContentMD5: md5.toString("base64"),
+          }),
+          sendOptions(signal),
+        ).then((r) => void done.push({ PartNumber: part, ETag: r.ETag ?? "" }), (err) => {
+          failure ??= err;
+          ctl.abort(err);
+        }).finally(() => {
+          pool.release(buf);
+          inFlight.delete(p);
+        });
+        inFlight.add(p);
+        if (n < partSize) break;
+      }
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure;
+      options.signal?.throwIfAborted();
+      checkSize(blocks.total, options.size, this.url(key));
+      done.sort((a, b) => a.PartNumber - b.PartNumber);
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: done },
+        }),
+        sendOptions(options.signal),
+      );
+    } catch (err) {
+      const cause = failure ?? err;
+      ctl.abort(cause);
+      await Promise.allSettled(inFlight);
+      // Best effort, outside the aborted signal: uploaded parts must not linger (billing).
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(
+        () => {},
+      );
+      throw cause;
+    }
+    await this.#verify(key, digests);
+  }
+
+  /** HEAD the completed object: our byte count and the md5-of-part-md5s ETag. */
+  async #verify(key: string, parts: PartDigests): Promise<void> {
+    const head = await this.#o.client.send(
+      new HeadObjectCommand({ Bucket: this.#o.bucketParam, Key: this.pathPrefix + key }),
+    );
+    const etag = unquote(head.ETag);
+    const want = parts.etag();
+    const sizeOk = head.ContentLength === parts.total;
+    const etagOk = !/^[0-9a-f]{32}-\d+$/.test(etag) || etag === want;
+    if (!sizeOk || !etagOk) {
+      throw new StoreError("S3 multipart upload stored different bytes than were sent", {
+        detail: `${this.url(key)}: ${head.ContentLength} bytes with ETag "${etag}", expected ` +
+          `${parts.total} bytes with ETag "${want}".`,
+        retryable: true,
+      });
+    }
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    try {
+      const res = await this.#o.getClient.send(
+        new GetObjectCommand({ Bucket: this.#o.bucketParam, Key: this.pathPrefix + key }),
+        sendOptions(options.signal),
+      );
+      const body = res.Body as unknown as ReadableStream<Uint8Array> | undefined;
+      if (body === undefined) throw new StoreError("S3 GET returned no body");
+      return guardedStream(body, {
+        idleTimeoutMs: this.#o.idleTimeoutMs,
+        expectedLength: res.ContentLength,
+        label: this.url(key),
+        mapError: (err) => mapS3Error(err, this.#ctx("GET", key)),
+      });
+    } catch (err) {
+      throw mapS3Error(fetchNetworkError(err), this.#ctx("GET", key, true));
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.#o.client.send(
+        new HeadObjectCommand({ Bucket: this.#o.bucketParam, Key: this.pathPrefix + key }),
+      );
+      return true;
+    } catch (err) {
+      const mapped = mapS3Error(err, this.#ctx("HEAD", key, true));
+      if (isNotFound(mapped)) return false;
+      throw mapped;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.#o.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.#o.bucketParam,
+            Prefix: this.pathPrefix + prefix,
+            ContinuationToken: token,
+          }),
+        );
+      } catch (err) {
+        throw mapS3Error(err, this.#ctx("LIST", prefix));
+      }
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined || !o.Key.startsWith(this.pathPrefix)) continue;
+        const lastModified = o.LastModified ?? new Date(0);
+        yield {
+          key: o.Key.slice(this.pathPrefix.length),
+          size: o.Size ?? 0,
+          lastModified,
+          // S3's listing text, e.g. 2014-04-30T23:02:38.000Z (WAL-E-COMPAT §2.9).
+          lastModifiedText: lastModified.toISOString(),
+        };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH);
+      let res;
+      try {
+        res = await this.#o.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.#o.bucketParam,
+            Delete: { Objects: batch.map((k) => ({ Key: this.pathPrefix + k })), Quiet: true },
+          }),
+        );
+      } catch (err) {
+        throw mapS3Error(err, this.#ctx("DELETE", batch[0]));
+      }
+      const failed = (res.Errors ?? []).filter((e) => e.Code !== "NoSuchKey");
+      if (failed.length > 0) {
+        const first = failed[0];
+        throw mapS3Error(
+          Object.assign(new Error(first?.Message ?? ""), {
+            name: first?.Code ?? "DeleteFailed",
+            Code: first?.Code,
+            $metadata: { httpStatusCode: first?.Code === "AccessDenied" ? 403 : undefined },
+          }),
+          this.#ctx("DELETE", (first?.Key ?? "").slice(this.pathPrefix.length)),
+        );
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    this.#o.client.destroy();
+    this.#o.getClient.destroy();
+    return Promise.resolve();
+  }
+}
+
+/** MD5 of each part, to predict S3's multipart ETag `md5(concat(part md5s))-N`. */
+class PartDigests {
+  readonly #digests: Buffer[] = [];
+  total = 0;
+
+  constructor(readonly partSize: number) {}
+
+  /** Records one part; returns its MD5 (for Content-MD5). */
+  addPart(data: Uint8Array): Buffer {
+    const d = createHash("md5").update(data).digest();
+    this.#digests.push(d);
+    this.total += data.length;
+    return d;
+  }
+
+  etag(): string {
+    const h = createHash("md5");
+    for (const d of this.#digests) h.update(d);
+    return `${h.digest("hex")}-${this.#digests.length}`;
+  }
+}
+
+function sendOptions(signal: AbortSignal | undefined): { abortSignal?: AbortSignal } {
+  return signal === undefined ? {} : { abortSignal: signal };
+}
+
+function unquote(etag: string | undefined): string {
+  return (etag ?? "").replaceAll('"', "").toLowerCase();
+}
+
+function checkSize(actual: number, declared: number | undefined, url: string): void {
+  if (declared !== undefined && declared !== actual) {
+    throw new StoreError("upload source had an unexpected length", {
+      detail: `${url}: ${actual} bytes read, ${declared} declared.`,
+    });
+  }
+}
+
+/** `WALE_S3_SSE`: AES256 (default, as WAL-E), aws:kms, or off/none/false/0 to send nothing. */
+export function s3Sse(env: Readonly<Record<string, string>>): string | undefined {
+  const v = (env["WALE_S3_SSE"] ?? "").trim();
+  if (v === "") return "AES256";
+  if (/^(off|none|false|0)$/i.test(v)) return undefined;
+  if (v === "AES256" || v === "aws:kms") return v;
+  throw new StoreError("invalid value for WALE_S3_SSE", {
+    detail: `WALE_S3_SSE is "${v}".`,
+    hint: "Use AES256 (the default), aws:kms, or off.",
+  });
+}
+
+/** Builds the S3 client for `prefix` from the settings (env, flags); see the module doc. */
+export async function openS3Store(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
+  const env = settings.env;
+  const addr = s3Addressing(env, prefix.storeName);
+  const sse = s3Sse(env);
+  const policy: RetryPolicy = retryPolicyFromEnv(env, settings.retries);
+  const credentials = await s3Credentials(settings, policy);
+  const config = {
+    region: addr.region,
+    ...(addr.endpoint === undefined ? {} : { endpoint: addr.endpoint }),
+    forcePathStyle: addr.forcePathStyle,
+    bucketEndpoint: addr.bucketEndpoint,
+    followRegionRedirects: addr.followRegionRedirects,
+    credentials,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    retryStrategy: new SdkRetryStrategy(policy),
+    ...(Number.isFinite(policy.attempts) ? { maxAttempts: policy.attempts } : {}),
+  } as const;
+  // Two transports, chosen by measurement under Deno (256 MiB each way, RSS growth): Node's
+  // http sends our pooled part buffers as they are, where fetch copied every body (+240
+  // MiB); fetch hands response chunks over as they arrive, where Node's http copied each one
+  // (+130..285 MiB). socketTimeout bounds inactivity in either direction (the SDK's
+  // requestTimeout only bounds the wait for headers, and only warns by default).
+  const client = new S3Client({
+    ...config,
+    requestHandler: {
+      connectionTimeout: policy.connectTimeoutMs,
+      socketTimeout: policy.idleTimeoutMs,
+    },
+  });
+  // Bodies are protected by Content-MD5, which the server checks: signing them again as
+  // SHA-256 (SigV4's default payload hash) would cost a second pass over every byte.
+  client.middlewareStack.add(
+    (next) => (args) => {
+      const req = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (req.body instanceof Uint8Array && req.headers !== undefined) {
+        req.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
+      }
+      return next(args);
+    },
+    { step: "build", name: "walEUnsignedPayload" },
+  );
+  const getClient = new S3Client({
+    ...config,
+    retryStrategy: new SdkRetryStrategy(policy, { fetchTransport: true }),
+    requestHandler: new FetchHttpHandler({ requestTimeout: policy.idleTimeoutMs }),
+  });
+  return new S3Store({
+    client,
+    getClient,
+    idleTimeoutMs: policy.idleTimeoutMs,
+    bucket: prefix.storeName,
+    bucketParam: addr.bucketParam,
+    pathPrefix: prefix.pathPrefix,
+    endpoint: addr.endpoint ?? `s3.${addr.region}.amazonaws.com`,
+    sse,
+    storageClass: (env["WALE_S3_STORAGE_CLASS"] ?? "").trim() || "STANDARD",
+  });
+}
