@@ -59,7 +59,7 @@ Deno.test({
       // cluster runs again and switches segments.
       await src.start();
       const last = await src.psql("SELECT pg_walfile_name(pg_switch_wal())");
-      await src.waitFor("SELECT last_archived_wal FROM pg_stat_archiver", last, 60_000);
+      await src.waitArchived(last, 60_000);
       await src.stop();
 
       const data = join(tmp, "restored");

@@ -67,7 +67,7 @@ Deno.test({
       await primary.psql("UPDATE pgbench_accounts SET abalance = abalance - 100 WHERE aid < 5000");
       await primary.psql("DELETE FROM pgbench_history WHERE tid % 2 = 0");
       const last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
-      await primary.waitFor("SELECT last_archived_wal FROM pg_stat_archiver", last, 120_000);
+      await primary.waitArchived(last);
 
       const list = await runWalE(["backup-list"], env);
       assert.equal(list.code, 0, list.stderr);

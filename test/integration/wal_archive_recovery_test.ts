@@ -63,14 +63,7 @@ Deno.test({
       }
       const checksum = await primary.psql(CHECKSUM_SQL);
       last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
-      // Pooled pushes mark segments .done themselves, so pg_stat_archiver's last_archived_wal
-      // need not reach `last`: wait for its .done and for no .ready left.
-      await primary.waitFor(
-        "SELECT count(*) FILTER (WHERE name LIKE '%.ready') || ':' || " +
-          `count(*) FILTER (WHERE name = '${last}.done') FROM pg_ls_archive_statusdir()`,
-        "0:1",
-        120_000,
-      );
+      await primary.waitArchived(last);
       assert.equal(await primary.psql("SELECT failed_count FROM pg_stat_archiver"), "0");
 
       // Every segment PostgreSQL marked done is stored and decodes to pg_wal's bytes.

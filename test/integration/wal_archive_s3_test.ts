@@ -79,14 +79,7 @@ for (const [name, makeEnv] of Object.entries(BACKENDS)) {
         }
         const checksum = await primary.psql(CHECKSUM_SQL);
         const last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
-        // wal-push pools ready segments (WAL-E-COMPAT §7.2) and marks them .done itself, so
-        // pg_stat_archiver's last_archived_wal may never name `last`: wait for its .done file.
-        await primary.waitFor(
-          "SELECT count(*) FILTER (WHERE name LIKE '%.ready') || ':' || " +
-            `count(*) FILTER (WHERE name = '${last}.done') FROM pg_ls_archive_statusdir()`,
-          "0:1",
-          120_000,
-        );
+        await primary.waitArchived(last);
         assert.equal(await primary.psql("SELECT failed_count FROM pg_stat_archiver"), "0");
 
         const walDir = join(primary.dataDir, "pg_wal");

@@ -74,12 +74,7 @@ Deno.test({
       );
       const expected = await primary.psql(CHECKSUM_SQL);
       const last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
-      await primary.waitFor(
-        "SELECT count(*) FILTER (WHERE name LIKE '%.ready') || ':' || " +
-          `count(*) FILTER (WHERE name = '${last}.done') FROM pg_ls_archive_statusdir()`,
-        "0:1",
-        180_000,
-      );
+      await primary.waitArchived(last, 180_000);
       assert.equal(await primary.psql("SELECT failed_count FROM pg_stat_archiver"), "0");
       const done = (await primary.psql(
         "SELECT string_agg(left(name, 24), ',' ORDER BY name) FROM pg_ls_archive_statusdir() " +

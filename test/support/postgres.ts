@@ -193,6 +193,20 @@ export class PgCluster {
     throw new Error(`timed out waiting for ${sql} = ${expected}; last: ${last}\n${log}`);
   }
 
+  /**
+   * Waits until `segment` is archived and no `.ready` status file is left. Pooled wal-push
+   * marks segments `.done` itself (WAL-E-COMPAT §7.2), so pg_stat_archiver's
+   * last_archived_wal need not ever name `segment`: the status directory is the truth.
+   */
+  async waitArchived(segment: string, timeoutMs = 120_000): Promise<void> {
+    await this.waitFor(
+      "SELECT count(*) FILTER (WHERE name LIKE '%.ready') || ':' || " +
+        `count(*) FILTER (WHERE name = '${segment}.done') FROM pg_ls_archive_statusdir()`,
+      "0:1",
+      timeoutMs,
+    );
+  }
+
   /** The server log so far. */
   log(): Promise<string> {
     return Deno.readTextFile(this.logFile).catch(() => "");
