@@ -73,6 +73,13 @@ export async function runInProcess(
 export async function writeWrapper(dir: string, env: Record<string, string>): Promise<string> {
   const cache = denoDir();
   if (AS_ROOT) {
+    const main = await sh(["test", "-r", `${REPO}/main.ts`], { check: false });
+    if (main.code !== 0) {
+      throw new Error(
+        `the postgres user cannot read "${REPO}/main.ts"; make the checkout and its parent ` +
+          "directories traversable (chmod o+x on each, as .ci/run does)",
+      );
+    }
     const probe = cache ?? "/root/.cache/deno";
     const r = await sh(["test", "-r", `${probe}/npm`], { check: false });
     if (r.code !== 0) {
