@@ -10,6 +10,8 @@
  */
 import * as openpgp from "openpgp";
 import { ConfigError, CorruptArchiveError } from "../errors.ts";
+import { AES_ECB, decryptSeipdV1 } from "./pgp_cfb.ts";
+import { openLiteralData } from "./pgp_literal.ts";
 
 /** Where keys come from (resolved by the CLI from the environment). */
 export interface PgpSettings {
@@ -207,18 +209,51 @@ export async function decryptStream(
   let data: ReadableStream<Uint8Array>;
   try {
     const message = await openpgp.readMessage({ binaryMessage: cipher });
-    const result = await openpgp.decrypt({
+    data = await fastDecrypt(message, keys) ?? (await openpgp.decrypt({
       message,
       decryptionKeys: keys,
       format: "binary",
       // Streams plaintext before the MDC is checked; the final check still errors the stream.
       config: { allowUnauthenticatedStream: true },
-    });
-    data = result.data as ReadableStream<Uint8Array>;
+    })).data as ReadableStream<Uint8Array>;
   } catch (err) {
     throw decryptError(err, what);
   }
   return mapStreamErrors(data, (err) => decryptError(err, what));
+}
+
+/** The parts of openpgp's SEIPD packet object the fast path reads (not in its typings). */
+interface SeipdPacket {
+  version: number;
+  encrypted: ReadableStream<Uint8Array>;
+}
+
+/**
+ * The native-AES path (see pgp_cfb.ts) for SEIPD v1 with an AES session key, which is what
+ * gpg and we write; undefined for anything else, left to openpgp.
+ */
+async function fastDecrypt(
+  message: openpgp.Message<ReadableStream<Uint8Array>>,
+  keys: openpgp.PrivateKey[],
+): Promise<ReadableStream<Uint8Array> | undefined> {
+  const seipd = message.packets.filterByTag(
+    openpgp.enums.packet.symEncryptedIntegrityProtectedData,
+  )[0] as unknown as SeipdPacket | undefined;
+  if (seipd?.version !== 1) return undefined;
+  const [sessionKey] = await openpgp.decryptSessionKeys({ message, decryptionKeys: keys });
+  const algorithm = sessionKey?.algorithm;
+  const cipherName = typeof algorithm === "string" ? AES_ECB[algorithm] : undefined;
+  if (sessionKey === undefined || cipherName === undefined) return undefined;
+  const inner = await openLiteralData(decryptSeipdV1(seipd.encrypted, sessionKey.data, cipherName));
+  if ("data" in inner) return inner.data;
+  // A compressed inner packet (gpg without -z 0): openpgp unwraps it from our decrypted bytes.
+  const packets = await openpgp.readMessage({ binaryMessage: inner.fallback });
+  const unwrapped =
+    (packets as unknown as { unwrapCompressed(): openpgp.Message<ReadableStream<Uint8Array>> })
+      .unwrapCompressed();
+  const literal = unwrapped.getLiteralData();
+  if (literal === null) throw new Error("no literal data in the decrypted message");
+  return literal as ReadableStream<Uint8Array>;
 }
 
 /** Re-exposes `src`, replacing any error it raises with `map(err)`. */

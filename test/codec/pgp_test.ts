@@ -55,6 +55,52 @@ Deno.test("pgp: without key files, keys come from the gpg keyring by key id", as
   }
 });
 
+Deno.test("pgp: gpg's compressed messages (zlib, zip, bzip2) decrypt too; tampering anywhere is caught", async () => {
+  const ring = await makeRing("rsa");
+  try {
+    const plain = data(700_000);
+    const settings: PgpSettings = {
+      keyId: ring.uid,
+      publicKeyFile: ring.pub,
+      secretKeyFile: ring.sec,
+    };
+    for (const extra of [["-z", "6"], ["--compress-algo", "zip"], ["--compress-algo", "bzip2"]]) {
+      const enc = await gpg(
+        ring.env,
+        ["-e", ...extra, "--trust-model", "always", "-r", ring.uid],
+        plain,
+      );
+      assertBytes(
+        await readAll(await decryptStream(streamOf(enc), settings, "x")),
+        plain,
+        extra.join(" "),
+      );
+    }
+    const enc = await gpg(
+      ring.env,
+      ["-e", "-z", "0", "--trust-model", "always", "-r", ring.uid],
+      plain,
+    );
+    for (const at of [400, 600, 5_000, 100_000, enc.length - 30, enc.length - 1]) {
+      const bad = enc.slice();
+      bad[at] = (bad[at] ?? 0) ^ 0x40;
+      await assert.rejects(
+        async () => await readAll(await decryptStream(streamOf(bad), settings, "x")),
+        (e: unknown) => e instanceof CorruptArchiveError || e instanceof ConfigError,
+        `flip at ${at}`,
+      );
+    }
+    await assert.rejects(
+      async () =>
+        await readAll(await decryptStream(streamOf(enc.slice(0, enc.length - 10)), settings, "x")),
+      (e: unknown) => e instanceof CorruptArchiveError || e instanceof ConfigError,
+      "truncated",
+    );
+  } finally {
+    await dispose(ring);
+  }
+});
+
 Deno.test("pgp: a wrong key is a ConfigError and tampered ciphertext a CorruptArchiveError", async () => {
   const a = await makeRing("cv25519");
   const b = await makeRing("rsa");
