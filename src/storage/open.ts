@@ -35,7 +35,7 @@ const FACTORIES: Record<Scheme, Factory> = {
   // and must not pay for parsing the AWS and Azure SDKs on every local-store call.
   s3: async (prefix, settings) => (await import("./s3.ts")).openS3Store(prefix, settings),
   wabs: async (prefix, settings) => (await import("./azure.ts")).openWabsStore(prefix, settings),
-  swift: notYet("OpenStack Swift", "planned"),
+  swift: async (prefix, settings) => (await import("./swift.ts")).openSwiftStore(prefix, settings),
   gs: notYet("Google Cloud Storage", "not planned"),
 };
 

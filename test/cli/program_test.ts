@@ -231,10 +231,10 @@ Deno.test("version prints 1.1.1 and needs no prefix", async () => {
 
 Deno.test("backends that have not landed fail with a clear not-supported error", async () => {
   const r = await runInProcess(["wal-fetch", "-p0", "A", "/tmp/nonexistent/x"], {
-    WALE_SWIFT_PREFIX: "swift://container/p",
+    WALE_GS_PREFIX: "gs://bucket/p",
   });
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /MSG: the OpenStack Swift backend is not supported yet/);
+  assert.match(r.stderr, /MSG: the Google Cloud Storage backend is not supported yet/);
   const g = await runInProcess(["backup-list"], {
     WALE_FILE_PREFIX: "file:///tmp/x",
     WALE_GPG_KEY_ID: "K",
