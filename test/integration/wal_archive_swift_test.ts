@@ -9,10 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { walKey } from "../../src/archive/keys.ts";
-import { openDecompressed } from "../../src/archive/pipeline.ts";
-import { openStore } from "../../src/storage/open.ts";
-import { makeSharedTempDir, PG_BIN, PgCluster, sh } from "../support/postgres.ts";
+import { makeSharedTempDir, sh } from "../support/postgres.ts";
 import {
   adminSession,
   newContainer,
@@ -21,15 +18,9 @@ import {
   swift,
   tempauthEnv,
 } from "../support/swift.ts";
-import { runWalE, writeWrapper } from "../support/wal_e.ts";
+import { runWalE } from "../support/wal_e.ts";
+import { walRoundTrip } from "../support/wal_round_trip.ts";
 import { FIXTURE, loadWalEFixture } from "../support/wale_fixture.ts";
-
-const CHECKSUM_SQL = "SELECT count(*) || ':' || md5(string_agg(aid || '=' || abalance, ',' " +
-  "ORDER BY aid)) FROM pgbench_accounts";
-
-async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(s).arrayBuffer());
-}
 
 Deno.test({
   name:
@@ -39,82 +30,14 @@ Deno.test({
   async fn() {
     const sw = await swift();
     const container = await newContainer(await adminSession(sw), "wal");
-    const env = {
-      ...tempauthEnv(sw),
-      WALE_SWIFT_PREFIX: `swift://${container}/pg`,
-    };
-    const tmp = await makeSharedTempDir("wal-e-cloud-archive-");
-    if (Deno.uid() === 0) await sh(["chown", "postgres:postgres", tmp], { asPostgres: false });
-    const walE = await writeWrapper(tmp, { ...env, WALE_LOG_DESTINATION: "stderr" });
-    const primary = await PgCluster.init(
-      join(tmp, "primary"),
-      [
-        "wal_level = replica",
-        "archive_mode = on",
-        `archive_command = '${walE} wal-push %p'`,
-        "wal_keep_size = '2GB'",
-        "min_wal_size = '2GB'",
-      ].join("\n"),
+    await walRoundTrip(
+      { ...tempauthEnv(sw), WALE_SWIFT_PREFIX: `swift://${container}/pg` },
+      async (done) => {
+        // WAL-E's physical names (COMPAT §3.3): a leading slash before the path prefix.
+        const names = await rawNames(await adminSession(sw), container, "/pg/wal_005/");
+        for (const seg of done) assert.ok(names.includes(`/pg/wal_005/${seg}.lzo`), seg);
+      },
     );
-    const replicaDir = join(tmp, "replica");
-    let replica: PgCluster | undefined;
-    const store = await openStore(env.WALE_SWIFT_PREFIX, { env });
-    try {
-      await primary.start();
-      await sh([`${PG_BIN}/pg_basebackup`, "-D", replicaDir, "-X", "none", "-c", "fast"], {
-        env: primary.pgEnv,
-      });
-      await sh([`${PG_BIN}/pgbench`, "-i", "-s", "2", "-q"], { env: primary.pgEnv });
-      await sh([`${PG_BIN}/pgbench`, "-n", "-t", "300", "-c", "2"], { env: primary.pgEnv });
-      for (let i = 0; i < 3; i++) {
-        await primary.psql(
-          "UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 7 = " + i,
-        );
-        await primary.psql("SELECT pg_switch_wal()");
-      }
-      const checksum = await primary.psql(CHECKSUM_SQL);
-      const last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
-      await primary.waitArchived(last);
-      assert.equal(await primary.psql("SELECT failed_count FROM pg_stat_archiver"), "0");
-
-      const walDir = join(primary.dataDir, "pg_wal");
-      const done: string[] = [];
-      for await (const e of Deno.readDir(join(walDir, "archive_status"))) {
-        const m = /^([0-9A-F]{24})\.done$/.exec(e.name);
-        if (m?.[1] !== undefined) done.push(m[1]);
-      }
-      assert.ok(done.length >= 4, `expected several archived segments, got ${done.length}`);
-      for (const seg of done.sort()) {
-        const original = await Deno.readFile(join(walDir, seg));
-        const decoded = await readAll(
-          await openDecompressed(store, walKey(seg), { encoding: {} }),
-        );
-        assert.deepEqual(decoded, original, `segment ${seg} differs`);
-      }
-      // WAL-E's physical names (COMPAT §3.3): a leading slash before the path prefix.
-      const names = await rawNames(await adminSession(sw), container, "/pg/wal_005/");
-      for (const seg of done) assert.ok(names.includes(`/pg/wal_005/${seg}.lzo`), seg);
-
-      await primary.stop();
-      replica = await PgCluster.adopt(replicaDir);
-      await replica.writeBaseConf(
-        `restore_command = '${walE} wal-fetch "%f" "%p"'\n` +
-          "recovery_target_action = 'promote'\n",
-      );
-      await Deno.writeTextFile(join(replicaDir, "recovery.signal"), "");
-      if (Deno.uid() === 0) {
-        await sh(["chown", "-R", "postgres:postgres", replicaDir], { asPostgres: false });
-      }
-      await replica.start();
-      await replica.waitFor("SELECT pg_is_in_recovery()", "f", 180_000);
-      assert.equal(await replica.psql(CHECKSUM_SQL), checksum);
-      assert.match(await replica.log(), /restored log file "[0-9A-F]{24}" from archive/);
-    } finally {
-      await store.close();
-      await replica?.stop();
-      await primary.stop();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    }
   },
 });
 
