@@ -3,6 +3,7 @@
  * store contract, a 256 MiB streamed object in bounded memory, aborted uploads, SAS tokens,
  * error mapping by code, and WAL-E's configuration messages.
  */
+import { bigSource, rssGrowth } from "../support/big_stream.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
@@ -41,41 +42,10 @@ storeContract("wabs (Azurite)", async () => {
   };
 });
 
-/** Recycles two 1 MiB buffers: the RSS measured is the store's (see s3_test.ts). */
-function source(mib: number): { stream: ReadableStream<Uint8Array>; sha256: () => string } {
-  const seed = crypto.getRandomValues(new Uint8Array(65536));
-  const bufs = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
-  const hash = createHash("sha256");
-  let i = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (i === mib) return c.close();
-      const b = bufs[i % 2] ?? new Uint8Array(1 << 20);
-      for (let off = 0; off < b.length; off += seed.length) b.set(seed, off);
-      new DataView(b.buffer).setUint32(0, i++);
-      hash.update(b);
-      c.enqueue(b);
-    },
-  }, { highWaterMark: 0 });
-  return { stream, sha256: () => hash.digest("hex") };
-}
-
-async function rssGrowth(fn: () => Promise<void>): Promise<number> {
-  const base = Deno.memoryUsage().rss;
-  let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
-  try {
-    await fn();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(peak, Deno.memoryUsage().rss) - base;
-}
-
 async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<void> {
-  const src = source(mib);
+  const src = bigSource(mib, "sha256");
   const up = await rssGrowth(() => s.put("big/object", src.stream));
-  const want = src.sha256();
+  const want = src.digest();
   let got = "";
   let size = 0;
   const down = await rssGrowth(async () => {

@@ -3,6 +3,7 @@
  * contract, a 256 MiB streamed object in bounded memory, multipart verification and abort,
  * error mapping by code, and instance-profile credentials from a local IMDS.
  */
+import { bigSource, rssGrowth } from "../support/big_stream.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
@@ -28,47 +29,11 @@ storeContract("s3 (Ceph RGW)", async () => {
   return { store: await open(r, bucket, "contract/"), dispose: () => Promise.resolve() };
 });
 
-/**
- * `mib` MiB of pseudo-random data, produced on demand, with its SHA-256. The source recycles
- * two 1 MiB buffers so that the RSS measured is the store's own, not the source's garbage
- * (a store that kept a reference instead of copying would fail the SHA-256 comparison).
- */
-function source(mib: number): { stream: ReadableStream<Uint8Array>; sha256: () => string } {
-  const seed = crypto.getRandomValues(new Uint8Array(65536));
-  const bufs = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
-  const hash = createHash("sha256");
-  let i = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(c) {
-      if (i === mib) return c.close();
-      const b = bufs[i % 2] ?? new Uint8Array(1 << 20);
-      for (let off = 0; off < b.length; off += seed.length) b.set(seed, off);
-      new DataView(b.buffer).setUint32(0, i++);
-      hash.update(b);
-      c.enqueue(b);
-    },
-  }, { highWaterMark: 0 });
-  return { stream, sha256: () => hash.digest("hex") };
-}
-
-/** Peak RSS growth (bytes) while `fn` runs, sampled every 20 ms. */
-async function rssGrowth(fn: () => Promise<void>): Promise<number> {
-  const base = Deno.memoryUsage().rss;
-  let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
-  try {
-    await fn();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(peak, Deno.memoryUsage().rss) - base;
-}
-
 /** Streams a `mib` MiB object up and down; asserts identity and bounded memory. */
 export async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<void> {
-  const src = source(mib);
+  const src = bigSource(mib, "sha256");
   const up = await rssGrowth(() => s.put("big/object", src.stream));
-  const want = src.sha256();
+  const want = src.digest();
   let got = "";
   let size = 0;
   const down = await rssGrowth(async () => {
@@ -136,7 +101,7 @@ Deno.test("s3: an aborted multipart upload leaves no object and no open upload",
       },
     }, { highWaterMark: 0 });
     await assert.rejects(() => s.put("a/k", body, { signal: ctl.signal }));
-    const failing = source(40);
+    const failing = bigSource(40, "sha256");
     const broken = failing.stream.pipeThrough(
       new TransformStream<Uint8Array, Uint8Array>({
         transform(chunk, c) {

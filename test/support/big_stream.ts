@@ -1,0 +1,42 @@
+/** Large test streams and memory measurement for the bounded-memory store tests. */
+import { createHash } from "node:crypto";
+
+/**
+ * `mib` MiB of pseudo-random data produced on demand, with its digest (`algorithm`: sha256,
+ * md5, ...). The source recycles two 1 MiB buffers so that the RSS measured is the store's
+ * own, not the source's garbage (a store that kept a reference instead of copying would fail
+ * the digest comparison).
+ */
+export function bigSource(
+  mib: number,
+  algorithm = "sha256",
+): { stream: ReadableStream<Uint8Array>; digest: () => string } {
+  const seed = crypto.getRandomValues(new Uint8Array(65536));
+  const bufs = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
+  const hash = createHash(algorithm);
+  let i = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (i === mib) return c.close();
+      const b = bufs[i % 2] ?? new Uint8Array(1 << 20);
+      for (let off = 0; off < b.length; off += seed.length) b.set(seed, off);
+      new DataView(b.buffer).setUint32(0, i++);
+      hash.update(b);
+      c.enqueue(b);
+    },
+  }, { highWaterMark: 0 });
+  return { stream, digest: () => hash.digest("hex") };
+}
+
+/** Peak RSS growth (bytes) while `fn` runs, sampled every 20 ms. */
+export async function rssGrowth(fn: () => Promise<void>): Promise<number> {
+  const base = Deno.memoryUsage().rss;
+  let peak = base;
+  const timer = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
+  try {
+    await fn();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(peak, Deno.memoryUsage().rss) - base;
+}
