@@ -1,13 +1,14 @@
 // deno-lint-ignore-file no-console -- a benchmark reports on the console
 /**
- * Cloud backend benchmark on loopback (issue #9): per backend (Ceph RGW for S3, Azurite for
- * WABS), a 1 GiB object streamed up and down by our Store (MB/s, peak RSS of the process)
- * beside Debian's `aws s3 cp` of the same file to the same RGW in the same run; then wal-push
+ * Cloud backend benchmark on loopback (issues #8, #9): per backend (Ceph RGW for S3, Azurite
+ * for WABS, Swift with tempauth), a 1 GiB object streamed up and down by our Store (MB/s, peak
+ * RSS of the process) beside Debian's `aws s3 cp` of the same file to the same RGW, and `curl`
+ * to the same Swift, in the same run; then wal-push
  * of N 16 MiB segments, one process per segment (latency including start-up), against the
  * cloud store and against the local store. Prints ratios against the targets: throughput
  * ≥ 1.0× awscli, peak RSS ≤ 128 MiB, wal-push p50 within 1.5× of local.
  *
- * Usage: deno run -A scripts/bench/cloud.ts [--segments N] [--mib M]
+ * Usage: deno run -A scripts/bench/cloud.ts [--segments N] [--mib M] [--backends s3,wabs,swift]
  * Needs scripts/setup's packages (ceph, awscli, azurite). Each transfer runs in a child
  * process (this file with `--child`), so its peak RSS (VmHWM) is the store's alone.
  */
@@ -15,6 +16,13 @@ import { join } from "node:path";
 import { openStore, type StoreSettings } from "../../src/storage/open.ts";
 import { azurite, newContainer, stopAzurite, wabsEnv } from "../../test/support/azurite.ts";
 import { newBucket, rgw, s3Env, stopRgw } from "../../test/support/rgw.ts";
+import {
+  adminSession,
+  newContainer as newSwiftContainer,
+  stopSwift,
+  swift,
+  tempauthEnv,
+} from "../../test/support/swift.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const AWS = "/usr/bin/aws"; // Debian's awscli (a pyenv one may shadow it on PATH)
@@ -39,7 +47,7 @@ function peakRssMiB(): number {
 
 /** Child mode: one put or get, then prints {seconds, peakRssMiB} as JSON. */
 async function child(op: string, file: string, env: Record<string, string>): Promise<void> {
-  const url = env["WALE_S3_PREFIX"] ?? env["WALE_WABS_PREFIX"];
+  const url = env["WALE_S3_PREFIX"] ?? env["WALE_WABS_PREFIX"] ?? env["WALE_SWIFT_PREFIX"];
   const store = await openStore(url, settingsOf(env));
   const t0 = performance.now();
   if (op === "put") {
@@ -163,6 +171,9 @@ async function main(): Promise<void> {
   const args = Deno.args;
   const segments = Number(args[args.indexOf("--segments") + 1] ?? 100) || 100;
   const mib = Number(args[args.indexOf("--mib") + 1] ?? 1024) || 1024;
+  const wanted = args.includes("--backends")
+    ? (args[args.indexOf("--backends") + 1] ?? "").split(",")
+    : ["s3", "wabs", "swift"];
   Deno.env.set("RGW_TEST_MEMSTORE_BYTES", "6G");
   const tmp = await Deno.makeTempDir({ prefix: "wal-e-bench-cloud-" });
   const rows: string[] = [];
@@ -173,16 +184,30 @@ async function main(): Promise<void> {
   try {
     const file = join(tmp, "object.bin");
     await makeFile(file, mib);
-    const r = await rgw();
-    const a = await azurite();
-    const s3 = s3Env(r, await newBucket(r, "bench"));
-    const wabs = wabsEnv(a, await newContainer(a, "bench"));
+    const backends: [string, Record<string, string>][] = [];
+    const r = wanted.includes("s3") ? await rgw() : undefined;
+    if (r !== undefined) backends.push(["s3", s3Env(r, await newBucket(r, "bench"))]);
+    if (wanted.includes("wabs")) {
+      const a = await azurite();
+      backends.push(["wabs", wabsEnv(a, await newContainer(a, "bench"))]);
+    }
+    const sw = wanted.includes("swift") ? await swift() : undefined;
+    let swiftSession: { url: string; token: string } | undefined;
+    let swiftContainer = "";
+    if (sw !== undefined) {
+      swiftSession = await adminSession(sw);
+      swiftContainer = await newSwiftContainer(swiftSession, "bench");
+      backends.push(["swift", {
+        ...tempauthEnv(sw),
+        WALE_SWIFT_PREFIX: `swift://${swiftContainer}/pg`,
+      }]);
+    }
     const mb = (mib * 1048576) / 1e6;
     say(`# ${mib} MiB object, loopback, MB/s = 10^6 B/s`);
     say("backend | direction | tool | seconds | MB/s | peak RSS MiB");
 
     const ours: Record<string, Measure> = {};
-    for (const [name, env] of [["s3", s3], ["wabs", wabs]] as const) {
+    for (const [name, env] of backends) {
       for (const op of ["put", "get"]) {
         const m = await runChild(op, file, env);
         ours[`${name}-${op}`] = m;
@@ -193,34 +218,58 @@ async function main(): Promise<void> {
         );
       }
     }
-    const bucket = (s3["WALE_S3_PREFIX"] ?? "").replace(/^s3:\/\//, "").split("/")[0];
-    const awsEnv = {
-      PATH: "/usr/bin:/bin",
-      HOME: tmp,
-      AWS_ACCESS_KEY_ID: r.accessKey,
-      AWS_SECRET_ACCESS_KEY: r.secretKey,
-      AWS_DEFAULT_REGION: "us-east-1",
-    };
-    const aws = [AWS, "--endpoint-url", r.endpoint, "s3", "cp", "--only-show-errors"];
-    const up = await timed([...aws, file, `s3://${bucket}/awscli/object`], awsEnv);
-    say(
-      `s3 | put | aws s3 cp | ${up.seconds.toFixed(2)} | ${(mb / up.seconds).toFixed(0)} | ${
-        up.peakRssMiB.toFixed(0)
-      }`,
-    );
-    const down = await timed(
-      [...aws, `s3://${bucket}/awscli/object`, join(tmp, "aws.out")],
-      awsEnv,
-    );
-    say(
-      `s3 | get | aws s3 cp | ${down.seconds.toFixed(2)} | ${(mb / down.seconds).toFixed(0)} | ${
-        down.peakRssMiB.toFixed(0)
-      }`,
-    );
-    await Deno.remove(join(tmp, "aws.out"));
     const ratio = (x: Measure, y: Measure) => (y.seconds / x.seconds).toFixed(2);
-    say(`ratio put throughput ours/awscli: ${ratio(ours["s3-put"]!, up)} (target ≥ 1.0)`);
-    say(`ratio get throughput ours/awscli: ${ratio(ours["s3-get"]!, down)} (target ≥ 1.0)`);
+    if (swiftSession !== undefined) {
+      const obj = `${swiftSession.url}/${swiftContainer}/curl-object`;
+      const auth = `X-Auth-Token: ${swiftSession.token}`;
+      const up = await timed(["curl", "-sSf", "-H", auth, "-T", file, obj], {
+        PATH: "/usr/bin:/bin",
+      });
+      const down = await timed(["curl", "-sSf", "-H", auth, "-o", "/dev/null", obj], {
+        PATH: "/usr/bin:/bin",
+      });
+      for (const [op, m] of [["put", up], ["get", down]] as const) {
+        say(
+          `swift | ${op} | curl | ${m.seconds.toFixed(2)} | ${(mb / m.seconds).toFixed(0)} | ${
+            m.peakRssMiB.toFixed(0)
+          }`,
+        );
+      }
+      say(`ratio swift put throughput ours/curl: ${ratio(ours["swift-put"]!, up)} (target ≥ 0.8)`);
+      say(
+        `ratio swift get throughput ours/curl: ${ratio(ours["swift-get"]!, down)} (target ≥ 0.8)`,
+      );
+    }
+    if (r !== undefined) {
+      const s3 = backends[0]?.[1] ?? {};
+      const bucket = (s3["WALE_S3_PREFIX"] ?? "").replace(/^s3:\/\//, "").split("/")[0];
+      const awsEnv = {
+        PATH: "/usr/bin:/bin",
+        HOME: tmp,
+        AWS_ACCESS_KEY_ID: r.accessKey,
+        AWS_SECRET_ACCESS_KEY: r.secretKey,
+        AWS_DEFAULT_REGION: "us-east-1",
+      };
+      const aws = [AWS, "--endpoint-url", r.endpoint, "s3", "cp", "--only-show-errors"];
+      const up = await timed([...aws, file, `s3://${bucket}/awscli/object`], awsEnv);
+      say(
+        `s3 | put | aws s3 cp | ${up.seconds.toFixed(2)} | ${(mb / up.seconds).toFixed(0)} | ${
+          up.peakRssMiB.toFixed(0)
+        }`,
+      );
+      const down = await timed(
+        [...aws, `s3://${bucket}/awscli/object`, join(tmp, "aws.out")],
+        awsEnv,
+      );
+      say(
+        `s3 | get | aws s3 cp | ${down.seconds.toFixed(2)} | ${(mb / down.seconds).toFixed(0)} | ${
+          down.peakRssMiB.toFixed(0)
+        }`,
+      );
+      await Deno.remove(join(tmp, "aws.out"));
+      say(`ratio put throughput ours/awscli: ${ratio(ours["s3-put"]!, up)} (target ≥ 1.0)`);
+      say(`ratio get throughput ours/awscli: ${ratio(ours["s3-get"]!, down)} (target ≥ 1.0)`);
+    }
     const peak = Math.max(...Object.values(ours).map((m) => m.peakRssMiB));
     say(`peak RSS of our transfers: ${peak.toFixed(0)} MiB (target ≤ 128)`);
 
@@ -235,7 +284,7 @@ async function main(): Promise<void> {
     say("store | p50 | p95 | ratio p50 to local");
     const base = await walPushLatencies(walDir, segments, local);
     say(`local | ${pct(base, 50).toFixed(3)} | ${pct(base, 95).toFixed(3)} | 1.00`);
-    for (const [name, env] of [["s3", s3], ["wabs", wabs]] as const) {
+    for (const [name, env] of backends) {
       const t = await walPushLatencies(walDir, segments, env);
       say(
         `${name} | ${pct(t, 50).toFixed(3)} | ${pct(t, 95).toFixed(3)} | ${
@@ -246,6 +295,7 @@ async function main(): Promise<void> {
   } finally {
     await stopRgw();
     await stopAzurite();
+    await stopSwift();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 }
