@@ -3,7 +3,7 @@
  * store contract, a 256 MiB streamed object in bounded memory, aborted uploads, SAS tokens,
  * error mapping by code, and WAL-E's configuration messages.
  */
-import { bigSource, rssGrowth } from "../support/big_stream.ts";
+import { bigSource, memoryGrowth } from "../support/big_stream.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
@@ -44,11 +44,11 @@ storeContract("wabs (Azurite)", async () => {
 
 async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<void> {
   const src = bigSource(mib, "sha256");
-  const up = await rssGrowth(() => s.put("big/object", src.stream));
+  const up = await memoryGrowth(() => s.put("big/object", src.stream));
   const want = src.digest();
   let got = "";
   let size = 0;
-  const down = await rssGrowth(async () => {
+  const down = await memoryGrowth(async () => {
     const h = createHash("sha256");
     for await (const chunk of await s.get("big/object")) {
       h.update(chunk);
@@ -58,8 +58,8 @@ async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<vo
   });
   assert.equal(size, mib << 20);
   assert.equal(got, want);
-  assert.ok(up < limitMiB << 20, `upload grew RSS by ${(up / 2 ** 20).toFixed(0)} MiB`);
-  assert.ok(down < limitMiB << 20, `download grew RSS by ${(down / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(up < limitMiB << 20, `upload grew memory by ${(up / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(down < limitMiB << 20, `download grew memory by ${(down / 2 ** 20).toFixed(0)} MiB`);
 }
 
 Deno.test("wabs: a 256 MiB object streams up and down in bounded memory", async () => {

@@ -3,7 +3,7 @@
  * contract, a 256 MiB streamed object in bounded memory, multipart verification and abort,
  * error mapping by code, and instance-profile credentials from a local IMDS.
  */
-import { bigSource, rssGrowth } from "../support/big_stream.ts";
+import { bigSource, memoryGrowth } from "../support/big_stream.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
@@ -32,11 +32,11 @@ storeContract("s3 (Ceph RGW)", async () => {
 /** Streams a `mib` MiB object up and down; asserts identity and bounded memory. */
 export async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<void> {
   const src = bigSource(mib, "sha256");
-  const up = await rssGrowth(() => s.put("big/object", src.stream));
+  const up = await memoryGrowth(() => s.put("big/object", src.stream));
   const want = src.digest();
   let got = "";
   let size = 0;
-  const down = await rssGrowth(async () => {
+  const down = await memoryGrowth(async () => {
     const h = createHash("sha256");
     for await (const chunk of await s.get("big/object")) {
       h.update(chunk);
@@ -46,8 +46,8 @@ export async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Pro
   });
   assert.equal(size, mib << 20);
   assert.equal(got, want);
-  assert.ok(up < limitMiB << 20, `upload grew RSS by ${(up / 2 ** 20).toFixed(0)} MiB`);
-  assert.ok(down < limitMiB << 20, `download grew RSS by ${(down / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(up < limitMiB << 20, `upload grew memory by ${(up / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(down < limitMiB << 20, `download grew memory by ${(down / 2 ** 20).toFixed(0)} MiB`);
 }
 
 Deno.test("s3: a 256 MiB object streams up and down in bounded memory, verified by ETag", async () => {

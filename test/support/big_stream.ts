@@ -28,15 +28,24 @@ export function bigSource(
   return { stream, digest: () => hash.digest("hex") };
 }
 
-/** Peak RSS growth (bytes) while `fn` runs, sampled every 20 ms. */
-export async function rssGrowth(fn: () => Promise<void>): Promise<number> {
-  const base = Deno.memoryUsage().rss;
+/**
+ * This isolate's memory: V8 heap plus external (ArrayBuffer) memory. Not RSS: `deno test
+ * --parallel` runs test modules as workers in one process, so RSS would count theirs too.
+ */
+export function isolateMemory(): number {
+  const m = Deno.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+/** Peak growth (bytes) of this isolate's memory while `fn` runs, sampled every 20 ms. */
+export async function memoryGrowth(fn: () => Promise<void>): Promise<number> {
+  const base = isolateMemory();
   let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
+  const timer = setInterval(() => (peak = Math.max(peak, isolateMemory())), 20);
   try {
     await fn();
   } finally {
     clearInterval(timer);
   }
-  return Math.max(peak, Deno.memoryUsage().rss) - base;
+  return Math.max(peak, isolateMemory()) - base;
 }
