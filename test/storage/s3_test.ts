@@ -3,14 +3,12 @@
  * contract, a 256 MiB streamed object in bounded memory, multipart verification and abort,
  * error mapping by code, and instance-profile credentials from a local IMDS.
  */
-import { bigSource, memoryGrowth } from "../support/big_stream.ts";
+import { bigRoundTrip, bigSource } from "../support/big_stream.ts";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { HeadObjectCommand, ListMultipartUploadsCommand } from "@aws-sdk/client-s3";
 import { ConfigError, ObjectNotFoundError } from "../../src/errors.ts";
 import { parsePrefix } from "../../src/storage/prefix.ts";
 import { openS3Store } from "../../src/storage/s3.ts";
-import type { Store } from "../../src/storage/store.ts";
 import { startImds } from "../support/imds.ts";
 import { adminClient, newBucket, type Rgw, rgw, s3Env, stopRgw } from "../support/rgw.ts";
 import { runWalE } from "../support/wal_e.ts";
@@ -28,27 +26,6 @@ storeContract("s3 (Ceph RGW)", async () => {
   const bucket = await newBucket(r, "contract");
   return { store: await open(r, bucket, "contract/"), dispose: () => Promise.resolve() };
 });
-
-/** Streams a `mib` MiB object up and down; asserts identity and bounded memory. */
-export async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<void> {
-  const src = bigSource(mib, "sha256");
-  const up = await memoryGrowth(() => s.put("big/object", src.stream));
-  const want = src.digest();
-  let got = "";
-  let size = 0;
-  const down = await memoryGrowth(async () => {
-    const h = createHash("sha256");
-    for await (const chunk of await s.get("big/object")) {
-      h.update(chunk);
-      size += chunk.length;
-    }
-    got = h.digest("hex");
-  });
-  assert.equal(size, mib << 20);
-  assert.equal(got, want);
-  assert.ok(up < limitMiB << 20, `upload grew memory by ${(up / 2 ** 20).toFixed(0)} MiB`);
-  assert.ok(down < limitMiB << 20, `download grew memory by ${(down / 2 ** 20).toFixed(0)} MiB`);
-}
 
 Deno.test("s3: a 256 MiB object streams up and down in bounded memory, verified by ETag", async () => {
   const r = await rgw();

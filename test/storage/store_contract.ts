@@ -5,35 +5,12 @@
 import assert from "node:assert/strict";
 import { ObjectNotFoundError } from "../../src/errors.ts";
 import type { Store } from "../../src/storage/store.ts";
+import { pattern, readAll, streamOf } from "../support/streams.ts";
 
 /** A fresh, empty store plus its disposal. */
 export interface StoreFixture {
   store: Store;
   dispose(): Promise<void>;
-}
-
-function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    pull(c) {
-      const next = chunks.shift();
-      if (next === undefined) c.close();
-      else c.enqueue(next);
-    },
-  });
-}
-
-function pattern(size: number, seed: number): Uint8Array {
-  const b = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
-async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(s).arrayBuffer());
 }
 
 async function keys(store: Store, prefix: string): Promise<string[]> {
@@ -58,8 +35,8 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
       const data = pattern(size, size + 1);
       const chunks: Uint8Array[] = [];
       for (let off = 0; off < size; off += 40_000) chunks.push(data.slice(off, off + 40_000));
-      await s.put(`rt/known-${size}`, streamOf([...chunks]), { size });
-      await s.put(`rt/unknown-${size}`, streamOf([...chunks]));
+      await s.put(`rt/known-${size}`, streamOf(...chunks), { size });
+      await s.put(`rt/unknown-${size}`, streamOf(...chunks));
       assert.deepEqual(await readAll(await s.get(`rt/known-${size}`)), data);
       assert.deepEqual(await readAll(await s.get(`rt/unknown-${size}`)), data);
     }
@@ -68,19 +45,19 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
   t("a missing key is ObjectNotFoundError on get and false on exists", async (s) => {
     await assert.rejects(() => s.get("nope/missing.lzo"), ObjectNotFoundError);
     assert.equal(await s.exists("nope/missing.lzo"), false);
-    await s.put("nope/present", streamOf([new Uint8Array([1])]));
+    await s.put("nope/present", streamOf(new Uint8Array([1])));
     assert.equal(await s.exists("nope/present"), true);
   });
 
   t("put replaces an existing object", async (s) => {
-    await s.put("r/k", streamOf([new Uint8Array([1, 2, 3])]));
-    await s.put("r/k", streamOf([new Uint8Array([9])]));
+    await s.put("r/k", streamOf(new Uint8Array([1, 2, 3])));
+    await s.put("r/k", streamOf(new Uint8Array([9])));
     assert.deepEqual(await readAll(await s.get("r/k")), new Uint8Array([9]));
   });
 
   t("list is recursive, prefix-filtered, sorted, and empty for an unknown prefix", async (s) => {
     const names = ["a/b/c.lzo", "a/b/d.lzo", "a/e", "a.x", "b/f", "a/bb/g"];
-    for (const k of names) await s.put(k, streamOf([new TextEncoder().encode(k)]));
+    for (const k of names) await s.put(k, streamOf(new TextEncoder().encode(k)));
     assert.deepEqual(await keys(s, "a/"), ["a/b/c.lzo", "a/b/d.lzo", "a/bb/g", "a/e"]);
     assert.deepEqual(await keys(s, "a/b"), ["a/b/c.lzo", "a/b/d.lzo", "a/bb/g"]);
     assert.deepEqual(await keys(s, "a/b/"), ["a/b/c.lzo", "a/b/d.lzo"]);
@@ -96,7 +73,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     await Promise.all(
       Array.from(
         { length: n },
-        (_, i) => s.put(`many/${String(i).padStart(5, "0")}`, streamOf([])),
+        (_, i) => s.put(`many/${String(i).padStart(5, "0")}`, streamOf()),
       ),
     );
     const listed = await keys(s, "many/");
@@ -105,7 +82,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
   });
 
   t("deleteMany removes keys and ignores missing ones; re-running is harmless", async (s) => {
-    for (const k of ["d/1", "d/2", "d/x/3"]) await s.put(k, streamOf([new Uint8Array([1])]));
+    for (const k of ["d/1", "d/2", "d/x/3"]) await s.put(k, streamOf(new Uint8Array([1])));
     await s.deleteMany(["d/1", "d/x/3", "d/never"]);
     assert.deepEqual(await keys(s, "d/"), ["d/2"]);
     await s.deleteMany(["d/1", "d/x/3", "d/never"]);
@@ -113,7 +90,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
   });
 
   t("an aborted or failing put leaves no visible object and keeps the old one", async (s) => {
-    await s.put("ab/k", streamOf([new Uint8Array([7])]));
+    await s.put("ab/k", streamOf(new Uint8Array([7])));
     const failing = new ReadableStream<Uint8Array>({
       start(c) {
         c.enqueue(new Uint8Array(100_000));
@@ -138,7 +115,7 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
 
   t("keys with awkward characters round-trip", async (s) => {
     const k = "odd/sp ace+plus%25(paren)=é.lzo";
-    await s.put(k, streamOf([new Uint8Array([5])]));
+    await s.put(k, streamOf(new Uint8Array([5])));
     assert.deepEqual(await keys(s, "odd/"), [k]);
     assert.deepEqual(await readAll(await s.get(k)), new Uint8Array([5]));
   });

@@ -5,6 +5,7 @@
  * server runs with max_file_size 4 MiB and 100-object listing pages so that segmenting and
  * paging show with small data.
  */
+import { pattern, readAll, streamOf } from "../support/streams.ts";
 import { bigSource, isolateMemory } from "../support/big_stream.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -40,35 +41,11 @@ async function open(
   });
 }
 
-function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    pull(c) {
-      const next = chunks.shift();
-      if (next === undefined) c.close();
-      else c.enqueue(next);
-    },
-  });
-}
-
-function data(size: number, seed: number): Uint8Array {
-  const b = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
-
 /** `b` as 100 KB chunks of unknown total length. */
 function chunked(b: Uint8Array): ReadableStream<Uint8Array> {
   const chunks: Uint8Array[] = [];
   for (let off = 0; off < b.length; off += 100_000) chunks.push(b.slice(off, off + 100_000));
-  return streamOf(chunks);
-}
-
-async function readAll(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(s).arrayBuffer());
+  return streamOf(...chunks);
 }
 
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
@@ -84,7 +61,7 @@ Deno.test("swift: objects are named /PREFIX/KEY as WAL-E wrote them, and read ba
   const admin = await adminSession(s);
   const c = await newContainer(admin, "names");
   const store = await open(s, c, "pg");
-  await store.put("wal_005/000000010000000000000001.lzo", streamOf([new Uint8Array([1, 2])]));
+  await store.put("wal_005/000000010000000000000001.lzo", streamOf(new Uint8Array([1, 2])));
   assert.deepEqual(await rawNames(admin, c), ["/pg/wal_005/000000010000000000000001.lzo"]);
   // An object WAL-E wrote (URL container//pg/...), read through the store.
   const res = await fetch(`${admin.url}/${c}//pg/wal_005/000000010000000000000002.lzo`, {
@@ -121,7 +98,7 @@ Deno.test("swift: a stream longer than max_file_size becomes a Static Large Obje
   const admin = await adminSession(s);
   const c = await newContainer(admin, "slo");
   const store = await open(s, c, "pg");
-  const big = data(MAX_FILE * 2 + 123_457, 7);
+  const big = pattern(MAX_FILE * 2 + 123_457, 7);
   await store.put("basebackups_005/b/part_00000000.tar.lzo", chunked(big));
   assert.deepEqual(await readAll(await store.get("basebackups_005/b/part_00000000.tar.lzo")), big);
   const names = await rawNames(admin, c);
@@ -137,7 +114,7 @@ Deno.test("swift: a stream longer than max_file_size becomes a Static Large Obje
     ["basebackups_005/b/part_00000000.tar.lzo", big.length],
   ]);
   // Replacing it leaves only the new segments; deleting it removes them too.
-  const big2 = data(MAX_FILE + 10, 8);
+  const big2 = pattern(MAX_FILE + 10, 8);
   await store.put("basebackups_005/b/part_00000000.tar.lzo", chunked(big2));
   assert.equal((await rawNames(admin, c, SEGMENT_DIR)).length, 2);
   assert.equal(
@@ -159,9 +136,9 @@ Deno.test("swift: a stream that fits one object is stored plain (server-side cop
     policy: DEFAULT_RETRY_POLICY,
     smallPut: 1024 * 1024,
   });
-  const b = data(3 * 1024 * 1024 + 5, 3);
+  const b = pattern(3 * 1024 * 1024 + 5, 3);
   await store.put("k", chunked(b));
-  await store.put("exact", chunked(data(MAX_FILE, 4)));
+  await store.put("exact", chunked(pattern(MAX_FILE, 4)));
   assert.deepEqual(await rawNames(admin, c), ["/pg/exact", "/pg/k"]);
   assert.deepEqual(await readAll(await store.get("k")), b);
   const head = await fetch(`${admin.url}/${c}//pg/k`, {
@@ -179,7 +156,7 @@ Deno.test("swift: listing pages with marker and bulk delete removes many objects
   const store = await open(s, c, "pg");
   const keys = Array.from({ length: 250 }, (_, i) => `wal_005/${String(i).padStart(24, "0")}`);
   for (let i = 0; i < keys.length; i += 25) {
-    await Promise.all(keys.slice(i, i + 25).map((k) => store.put(k, streamOf([]))));
+    await Promise.all(keys.slice(i, i + 25).map((k) => store.put(k, streamOf())));
   }
   // The server's pages hold 100 objects: three pages and an empty one.
   assert.deepEqual((await Array.fromAsync(store.list("wal_005/"))).map((o) => o.key), keys);
@@ -205,12 +182,12 @@ Deno.test("swift: errors are clear one-liners", async () => {
     assert.match(e.message, /container "no-such-container" does not exist/);
     return true;
   });
-  await assert.rejects(() => missing.put("k", streamOf([new Uint8Array(1)])), ConfigError);
+  await assert.rejects(() => missing.put("k", streamOf(new Uint8Array(1))), ConfigError);
   const store = await open(s, c, "pg");
   await assert.rejects(() => store.get("nope"), ObjectNotFoundError);
   // The client believes objects may be 64 MiB; the server's 413 becomes a clear error.
   const liar = await open(s, c, "pg", { SWIFT_TEST_MAX_FILE_SIZE: String(64 << 20) });
-  await assert.rejects(() => liar.put("big", chunked(data(MAX_FILE + 1, 1))), (e: unknown) => {
+  await assert.rejects(() => liar.put("big", chunked(pattern(MAX_FILE + 1, 1))), (e: unknown) => {
     assert.ok(e instanceof StoreError);
     assert.match(e.message, /object too large/);
     return true;
@@ -239,7 +216,7 @@ Deno.test("swift: an expired token is renewed once on 401", async () => {
   const admin = await adminSession(s);
   const c = await newContainer(admin, "reauth");
   const store = await open(s, c, "pg");
-  await store.put("k", streamOf([new Uint8Array([1])]));
+  await store.put("k", streamOf(new Uint8Array([1])));
   // tempauth keeps tokens in memcached: flushing it revokes every token.
   const port = Number(s.env["SWIFT_MEMCACHED_PORT"]);
   assert.ok(port > 0, "memcached port");
@@ -411,12 +388,12 @@ Deno.test("swift: a 160 MiB stream goes up and down in bounded memory", async ()
   assert.ok(growth < 96, `memory grew by ${growth.toFixed(0)} MiB`);
   assert.equal((await rawNames(admin, c, SEGMENT_DIR)).length, 40);
   // A key below it keeps its own segments when the object is replaced.
-  await store.put("big/object/sub", chunked(data(MAX_FILE + 1, 5)));
-  await store.put("big/object", chunked(data(MAX_FILE + 2, 6)));
+  await store.put("big/object/sub", chunked(pattern(MAX_FILE + 1, 5)));
+  await store.put("big/object", chunked(pattern(MAX_FILE + 2, 6)));
   assert.equal((await rawNames(admin, c, SEGMENT_DIR)).length, 4);
   // A small put over a large object skips the segment listing (it would cost every WAL push
   // a request): the old segments stay until the key is deleted.
-  await store.put("big/object", chunked(data(10, 6)));
+  await store.put("big/object", chunked(pattern(10, 6)));
   assert.equal((await rawNames(admin, c, SEGMENT_DIR)).length, 4);
   await store.deleteMany(["big/object"]);
   assert.equal((await rawNames(admin, c, SEGMENT_DIR)).length, 2);

@@ -1,5 +1,7 @@
 /** Large test streams and memory measurement for the bounded-memory store tests. */
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import type { Store } from "../../src/storage/store.ts";
 
 /**
  * `mib` MiB of pseudo-random data produced on demand, with its digest (`algorithm`: sha256,
@@ -48,4 +50,25 @@ export async function memoryGrowth(fn: () => Promise<void>): Promise<number> {
     clearInterval(timer);
   }
   return Math.max(peak, isolateMemory()) - base;
+}
+
+/** Streams a `mib` MiB object up and down; asserts identity and bounded memory. */
+export async function bigRoundTrip(s: Store, mib: number, limitMiB: number): Promise<void> {
+  const src = bigSource(mib, "sha256");
+  const up = await memoryGrowth(() => s.put("big/object", src.stream));
+  const want = src.digest();
+  let got = "";
+  let size = 0;
+  const down = await memoryGrowth(async () => {
+    const h = createHash("sha256");
+    for await (const chunk of await s.get("big/object")) {
+      h.update(chunk);
+      size += chunk.length;
+    }
+    got = h.digest("hex");
+  });
+  assert.equal(size, mib << 20);
+  assert.equal(got, want);
+  assert.ok(up < limitMiB << 20, `upload grew memory by ${(up / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(down < limitMiB << 20, `download grew memory by ${(down / 2 ** 20).toFixed(0)} MiB`);
 }

@@ -31,3 +31,14 @@ export function assertBytes(actual: Uint8Array, expected: Uint8Array, what = "by
     }
   }
 }
+
+/** `size` deterministic pseudo-random bytes (a linear congruential sequence from `seed`). */
+export function pattern(size: number, seed: number): Uint8Array {
+  const b = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
