@@ -37,6 +37,9 @@
 # Tunables (environment, read by `start`):
 #   SWIFT_TEST_LISTING_LIMIT   container_listing_limit (default 10000)
 #   SWIFT_TEST_MAX_FILE_SIZE   max_file_size in bytes (default 5368709122)
+#   SWIFT_TEST_TOKEN_LIFE      tempauth's token_life in seconds (default 86400)
+#   SWIFT_TEST_MAX_MANIFEST_SEGMENTS  the SLO middleware's max_manifest_segments
+#                              (default 1000)
 #
 # Nothing outside DIR is written: no /etc/swift, no systemd, no rsync, no
 # syslog (the launcher points Swift at DIR/etc/swift.conf and logs to DIR/log).
@@ -112,7 +115,7 @@ proxy_conf() { # PORT DIR MEMCACHE_PORT AUTH(tempauth|keystone) [KEYSTONE_URL]
     auth_sections="[filter:tempauth]
 use = egg:swift#tempauth
 reseller_prefix = AUTH
-token_life = 86400
+token_life = ${SWIFT_TEST_TOKEN_LIFE:-86400}
 user_admin_admin = admin .admin .reseller_admin
 user_test_tester = testing .admin
 user_test_tester2 = testing2 .admin
@@ -175,6 +178,7 @@ use = egg:swift#bulk
 use = egg:swift#copy
 [filter:slo]
 use = egg:swift#slo
+max_manifest_segments = ${SWIFT_TEST_MAX_MANIFEST_SEGMENTS:-1000}
 [filter:dlo]
 use = egg:swift#dlo
 [filter:versioned_writes]

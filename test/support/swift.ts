@@ -15,6 +15,10 @@ export interface SwiftServerOptions {
   maxFileSize?: number;
   /** `SWIFT_TEST_LISTING_LIMIT` of the server (objects per listing page). */
   listingLimit?: number;
+  /** `SWIFT_TEST_TOKEN_LIFE` of the server (tempauth token lifetime, seconds). */
+  tokenLife?: number;
+  /** `SWIFT_TEST_MAX_MANIFEST_SEGMENTS` of the server (entries per SLO manifest). */
+  maxManifestSegments?: number;
 }
 
 /** A running server: the KEY=VALUE lines the script printed (SWIFT_AUTHURL, ...). */
@@ -38,6 +42,10 @@ async function start(o: SwiftServerOptions): Promise<SwiftServer> {
   const env: Record<string, string> = {};
   if (o.maxFileSize !== undefined) env["SWIFT_TEST_MAX_FILE_SIZE"] = String(o.maxFileSize);
   if (o.listingLimit !== undefined) env["SWIFT_TEST_LISTING_LIMIT"] = String(o.listingLimit);
+  if (o.tokenLife !== undefined) env["SWIFT_TEST_TOKEN_LIFE"] = String(o.tokenLife);
+  if (o.maxManifestSegments !== undefined) {
+    env["SWIFT_TEST_MAX_MANIFEST_SEGMENTS"] = String(o.maxManifestSegments);
+  }
   runningDir = dir;
   globalThis.addEventListener("unload", stopSync);
   const out = await new Deno.Command("bash", {
