@@ -1,7 +1,7 @@
 /**
  * The Swift backend against a real Swift with tempauth on 127.0.0.1 (test/support/swift.ts):
  * the shared store contract, WAL-E's physical names (leading `/`), large objects as Static
- * Large Objects and one-segment copies, listing pages, bulk delete, and error mapping. The
+ * Large Objects, listing pages, bulk delete, and error mapping. The
  * server runs with max_file_size 4 MiB and 100-object listing pages so that segmenting and
  * paging show with small data.
  */
@@ -125,28 +125,37 @@ Deno.test("swift: a stream longer than max_file_size becomes a Static Large Obje
   assert.deepEqual(await rawNames(admin, c), []);
 });
 
-Deno.test("swift: a stream that fits one object is stored plain (server-side copy)", async () => {
+Deno.test("swift: a stream up to one segment is one plain object, a longer one an SLO", async () => {
   const s = await server();
   const admin = await adminSession(s);
-  const c = await newContainer(admin, "copy");
+  const c = await newContainer(admin, "plain");
   const store = new SwiftStore({
     container: c,
     pathPrefix: "pg/",
     auth: swiftAuthSettings(tempauthEnv(s)),
     policy: DEFAULT_RETRY_POLICY,
-    smallPut: 1024 * 1024,
+    segmentSize: 1024 * 1024,
   });
-  const b = pattern(3 * 1024 * 1024 + 5, 3);
-  await store.put("k", chunked(b));
-  await store.put("exact", chunked(pattern(MAX_FILE, 4)));
-  assert.deepEqual(await rawNames(admin, c), ["/pg/exact", "/pg/k"]);
-  assert.deepEqual(await readAll(await store.get("k")), b);
-  const head = await fetch(`${admin.url}/${c}//pg/k`, {
-    method: "HEAD",
-    headers: { "X-Auth-Token": admin.token },
-  });
-  assert.equal(head.headers.get("x-static-large-object"), null);
-  assert.equal(head.headers.get("etag"), md5(b));
+  const exact = pattern(1024 * 1024, 4);
+  const longer = pattern(3 * 1024 * 1024 + 5, 3);
+  await store.put("exact", chunked(exact));
+  await store.put("k", chunked(longer));
+  assert.deepEqual((await rawNames(admin, c)).filter((n) => n.startsWith("/")), [
+    "/pg/exact",
+    "/pg/k",
+  ]);
+  assert.equal((await rawNames(admin, c, SEGMENT_DIR)).length, 4);
+  const head = async (name: string) =>
+    await fetch(`${admin.url}/${c}//pg/${name}`, {
+      method: "HEAD",
+      headers: { "X-Auth-Token": admin.token },
+    });
+  const plain = await head("exact");
+  assert.equal(plain.headers.get("x-static-large-object"), null);
+  assert.equal(plain.headers.get("etag"), md5(exact));
+  assert.equal((await head("k")).headers.get("x-static-large-object"), "True");
+  assert.deepEqual(await readAll(await store.get("k")), longer);
+  assert.deepEqual(await readAll(await store.get("exact")), exact);
 });
 
 Deno.test("swift: listing pages with marker and bulk delete removes many objects", async () => {

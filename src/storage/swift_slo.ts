@@ -1,0 +1,163 @@
+/**
+ * Streams longer than one segment go to Swift as a Static Large Object: the bytes are cut
+ * into segments of a fixed size, each held in a pooled buffer and PUT with a known length
+ * (so a retry or a re-login after an expired token can send it again), a few at a time; then
+ * a manifest at the object's name lists them with their sizes and ETags. Swift checks every
+ * entry against the stored segment and, through the `Etag` we send, the whole list: the object
+ * appears, complete and verified, only when the manifest is stored. Memory stays at
+ * (uploads in flight + 1) × segment size whatever the stream's length.
+ *
+ * A manifest may list `max_manifest_segments` entries (1000 by default); longer lists are
+ * folded into sub-manifests, which Swift accepts as segments of a manifest (nested SLO).
+ *
+ * Segment names (module doc of swift.ts): `.wal-e-segments/PX/<upload id>/<8-digit index>`,
+ * sub-manifests `.../<upload id>/m<level>-<8-digit index>`.
+ */
+import { createHash } from "node:crypto";
+import type { BlockReader, BufferPool } from "./retrying.ts";
+import { type SwiftClient, verifyEtag } from "./swift_client.ts";
+
+/**
+ * Segments PUT at the same time by one upload (one more buffer is being filled). On the
+ * 2-core bench machine 3 × 20 MiB put 1 GiB at 0.87–0.92× curl's speed (2: 0.74) with 169 MiB
+ * peak RSS; 64 MiB segments were no faster and passed 200 MiB.
+ */
+export const UPLOAD_CONCURRENCY = 3;
+
+/** One entry of a manifest: a segment or a sub-manifest. */
+export interface SloEntry {
+  name: string;
+  /** The segment's MD5, or a sub-manifest's SLO ETag (see `sloEtag`). */
+  etag: string;
+  size: number;
+}
+
+/** What `uploadSegments` needs. */
+export interface SegmentUpload {
+  client: SwiftClient;
+  /** Buffers of the segment size; `first` came from it and is full. */
+  pool: BufferPool;
+  first: Uint8Array;
+  blocks: BlockReader;
+  /** Name prefix of this upload's segments, ending in `/`. */
+  dir: string;
+  key: string;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * Uploads `first` and the rest of `blocks` as segments under `dir`, in order. On failure the
+ * segments already stored are left for the caller to delete.
+ */
+export async function uploadSegments(u: SegmentUpload): Promise<SloEntry[]> {
+  const { client, pool, blocks } = u;
+  const size = pool.size;
+  // One controller stops every segment in flight when one fails or the caller aborts.
+  const ctl = new AbortController();
+  const signal = u.signal === undefined ? ctl.signal : AbortSignal.any([u.signal, ctl.signal]);
+  const entries: SloEntry[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  try {
+    for (let index = 0;; index++) {
+      const { buf, n } = index === 0
+        ? { buf: u.first, n: u.first.length }
+        : await blocks.fill(await pool.acquire(), signal);
+      if (failure !== undefined || n === 0) {
+        pool.release(buf);
+        if (failure !== undefined) throw failure;
+        break;
+      }
+      const data = new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, n);
+      const name = `${u.dir}${String(index).padStart(8, "0")}`;
+      const entry: SloEntry = { name, etag: "", size: n };
+      entries.push(entry);
+      const p: Promise<void> = client.putBuffer(client.objectPath(name), data, {
+        contentType: "application/octet-stream",
+        key: u.key,
+        signal,
+      }).then((md5) => void (entry.etag = md5), (err: unknown) => {
+        failure ??= err;
+        ctl.abort(err);
+      }).finally(() => {
+        pool.release(buf);
+        inFlight.delete(p);
+      });
+      inFlight.add(p);
+      if (n < size) break;
+    }
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+    u.signal?.throwIfAborted();
+    return entries;
+  } catch (err) {
+    ctl.abort(failure ?? err);
+    await Promise.allSettled(inFlight);
+    throw failure ?? err;
+  }
+}
+
+/** Swift's ETag of a Static Large Object: the MD5 of its entries' ETags, concatenated. */
+export function sloEtag(entries: readonly SloEntry[]): string {
+  const h = createHash("md5");
+  for (const e of entries) h.update(e.etag);
+  return h.digest("hex");
+}
+
+/**
+ * Stores the manifest listing `entries` at the physical name `name`, folding the list into
+ * sub-manifests under `dir` first while it is longer than `maxEntries`.
+ */
+export async function putManifest(
+  client: SwiftClient,
+  name: string,
+  entries: readonly SloEntry[],
+  o: {
+    dir: string;
+    maxEntries: number;
+    contentType: string;
+    key: string;
+    url: string;
+    signal: AbortSignal | undefined;
+  },
+): Promise<void> {
+  let list = entries;
+  for (let level = 1; list.length > o.maxEntries; level++) {
+    const folded: SloEntry[] = [];
+    for (let i = 0; i < list.length; i += o.maxEntries) {
+      const part = list.slice(i, i + o.maxEntries);
+      const sub = `${o.dir}m${level}-${String(folded.length).padStart(8, "0")}`;
+      await putOneManifest(client, sub, part, { ...o, contentType: "application/octet-stream" });
+      folded.push({ name: sub, etag: sloEtag(part), size: part.reduce((s, e) => s + e.size, 0) });
+    }
+    list = folded;
+  }
+  await putOneManifest(client, name, list, o);
+}
+
+async function putOneManifest(
+  client: SwiftClient,
+  name: string,
+  entries: readonly SloEntry[],
+  o: { contentType: string; key: string; url: string; signal: AbortSignal | undefined },
+): Promise<void> {
+  const etag = sloEtag(entries);
+  const res = await client.send({
+    op: "PUT",
+    path: client.objectPath(name),
+    query: { "multipart-manifest": "put" },
+    // Swift refuses the manifest (422) unless the entries it found give this ETag.
+    headers: { "Content-Type": o.contentType, "Etag": etag },
+    body: JSON.stringify(
+      entries.map((e) => ({
+        path: `/${client.container}/${e.name}`,
+        etag: e.etag,
+        size_bytes: e.size,
+      })),
+    ),
+    notFoundKey: o.key,
+    signal: o.signal,
+  });
+  await res.body?.cancel();
+  verifyEtag(res, etag, o.url);
+}
