@@ -27,14 +27,8 @@ import { ConfigError, isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, fetchNetworkError, mapAzureError } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import {
-  BlockReader,
-  BufferPool,
-  guardedStream,
-  type RetryPolicy,
-  retryPolicyFromEnv,
-  withRetries,
-} from "./retrying.ts";
+import { BlockReader, BufferPool, sendBlocks } from "./blocks.ts";
+import { guardedStream, type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Block size of staged uploads, and the largest object sent as one Put Blob. */
@@ -122,20 +116,15 @@ export class WabsStore implements Store {
     options: PutOptions = {},
   ): Promise<void> {
     const blocks = new BlockReader(body);
-    const ctl = new AbortController();
-    const signal = options.signal === undefined
-      ? ctl.signal
-      : AbortSignal.any([options.signal, ctl.signal]);
-    const onAbort = () => void blocks.cancel(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const signal = options.signal;
+    const onAbort = () => void blocks.cancel(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
     const blob = this.#blob(key);
     const ctx = this.#ctx("PUT", key);
     const headers = { blobContentType: options.contentType ?? "application/octet-stream" };
     const whole = createHash("md5");
     const uploadId = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
     const ids: string[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
     // Every byte is copied once into a pooled block buffer; the source's chunks are never kept.
     const pool = new BufferPool(this.#o.blockSize, this.#o.queueSize + 1);
     try {
@@ -161,43 +150,21 @@ export class WabsStore implements Store {
         }
         return;
       }
-      for (let index = 0;; index++) {
-        const { buf, n: len } = index === 0
-          ? { buf: first, n: first.length }
-          : await blocks.fill(await pool.acquire(), signal);
-        if (failure !== undefined) {
-          pool.release(buf);
-          throw failure;
-        }
-        if (len === 0) {
-          pool.release(buf);
-          break;
-        }
-        const block = buf.subarray(0, len);
+      await sendBlocks(blocks, pool, first, (index, block, s) => {
         whole.update(block);
         const id = btoa(`${uploadId}-${String(index).padStart(6, "0")}`);
         ids.push(id);
         const md5 = createHash("md5").update(block).digest();
-        const p: Promise<void> = this.#call(
-          (s) =>
+        return this.#call(
+          (t) =>
             blob.stageBlock(id, block, block.length, {
-              abortSignal: s,
+              abortSignal: t,
               transactionalContentMD5: md5,
             }),
           ctx,
-          signal,
-        ).then(() => {}, (err: unknown) => {
-          failure ??= err;
-          ctl.abort(err);
-        }).finally(() => {
-          pool.release(buf);
-          inFlight.delete(p);
-        });
-        inFlight.add(p);
-        if (len < buf.length) break;
-      }
-      await Promise.all(inFlight);
-      if (failure !== undefined) throw failure;
+          s,
+        ).then(() => {});
+      }, signal);
       const total = blocks.total;
       checkSize(total, options.size, this.url(key));
       const digest = whole.digest();
@@ -218,14 +185,11 @@ export class WabsStore implements Store {
         });
       }
     } catch (err) {
-      const cause = failure ?? err;
-      ctl.abort(cause);
-      await Promise.allSettled(inFlight);
-      await blocks.cancel(cause);
+      await blocks.cancel(err);
       // Service errors were mapped by #call; the source's own failure passes unchanged.
-      throw cause;
+      throw err;
     } finally {
-      signal.removeEventListener("abort", onAbort);
+      signal?.removeEventListener("abort", onAbort);
     }
   }
 

@@ -40,9 +40,8 @@ import { isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, fetchNetworkError, mapS3Error } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
+import { BlockReader, BufferPool, sendBlocks } from "./blocks.ts";
 import {
-  BlockReader,
-  BufferPool,
   guardedStream,
   type RetryPolicy,
   retryPolicyFromEnv,
@@ -181,61 +180,31 @@ export class S3Store implements Store {
     const { client, partSize } = this.#o;
     const Bucket = this.#o.bucketParam;
     const Key = this.pathPrefix + key;
-    // One controller stops every part in flight when one fails or the caller aborts.
-    const ctl = new AbortController();
-    const signal = options.signal === undefined
-      ? ctl.signal
-      : AbortSignal.any([options.signal, ctl.signal]);
     const created = await client.send(
       new CreateMultipartUploadCommand(this.#common(key, options.contentType)),
-      sendOptions(signal),
+      sendOptions(options.signal),
     );
     const UploadId = created.UploadId;
     if (UploadId === undefined) throw new StoreError("S3 returned no multipart upload id");
     const digests = new PartDigests(partSize);
     const done: { PartNumber: number; ETag: string }[] = [];
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
     try {
-      for (let part = 1;; part++) {
-        const got = part === 1
-          ? { buf: first, n: first.length }
-          : await blocks.fill(await pool.acquire(), signal);
-        const { buf, n } = got;
-        if (failure !== undefined) {
-          pool.release(buf);
-          throw failure;
-        }
-        if (n === 0) {
-          pool.release(buf);
-          break;
-        }
-        const data = buf.subarray(0, n);
+      await sendBlocks(blocks, pool, first, async (index, data, signal) => {
         const md5 = digests.addPart(data);
-        const p: Promise<void> = client.send(
+        const r = await client.send(
           new UploadPartCommand({
             Bucket,
             Key,
             UploadId,
-            PartNumber: part,
+            PartNumber: index + 1,
             Body: data,
-            ContentLength: n,
+            ContentLength: data.length,
             ContentMD5: md5.toString("base64"),
           }),
           sendOptions(signal),
-        ).then((r) => void done.push({ PartNumber: part, ETag: r.ETag ?? "" }), (err) => {
-          failure ??= err;
-          ctl.abort(err);
-        }).finally(() => {
-          pool.release(buf);
-          inFlight.delete(p);
-        });
-        inFlight.add(p);
-        if (n < partSize) break;
-      }
-      await Promise.all(inFlight);
-      if (failure !== undefined) throw failure;
-      options.signal?.throwIfAborted();
+        );
+        done.push({ PartNumber: index + 1, ETag: r.ETag ?? "" });
+      }, options.signal);
       checkSize(blocks.total, options.size, this.url(key));
       done.sort((a, b) => a.PartNumber - b.PartNumber);
       await client.send(
@@ -248,14 +217,11 @@ export class S3Store implements Store {
         sendOptions(options.signal),
       );
     } catch (err) {
-      const cause = failure ?? err;
-      ctl.abort(cause);
-      await Promise.allSettled(inFlight);
       // Best effort, outside the aborted signal: uploaded parts must not linger (billing).
       await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(
         () => {},
       );
-      throw cause;
+      throw err;
     }
     await this.#verify(key, digests);
   }

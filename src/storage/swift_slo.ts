@@ -14,7 +14,7 @@
  * sub-manifests `.../<upload id>/m<level>-<8-digit index>`.
  */
 import { createHash } from "node:crypto";
-import type { BlockReader, BufferPool } from "./retrying.ts";
+import { type BlockReader, type BufferPool, sendBlocks } from "./blocks.ts";
 import { type SwiftClient, verifyEtag } from "./swift_client.ts";
 
 /**
@@ -50,51 +50,18 @@ export interface SegmentUpload {
  * segments already stored are left for the caller to delete.
  */
 export async function uploadSegments(u: SegmentUpload): Promise<SloEntry[]> {
-  const { client, pool, blocks } = u;
-  const size = pool.size;
-  // One controller stops every segment in flight when one fails or the caller aborts.
-  const ctl = new AbortController();
-  const signal = u.signal === undefined ? ctl.signal : AbortSignal.any([u.signal, ctl.signal]);
   const entries: SloEntry[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
-  try {
-    for (let index = 0;; index++) {
-      const { buf, n } = index === 0
-        ? { buf: u.first, n: u.first.length }
-        : await blocks.fill(await pool.acquire(), signal);
-      if (failure !== undefined || n === 0) {
-        pool.release(buf);
-        if (failure !== undefined) throw failure;
-        break;
-      }
-      const data = new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, n);
-      const name = `${u.dir}${String(index).padStart(8, "0")}`;
-      const entry: SloEntry = { name, etag: "", size: n };
-      entries.push(entry);
-      const p: Promise<void> = client.putBuffer(client.objectPath(name), data, {
-        contentType: "application/octet-stream",
-        key: u.key,
-        signal,
-      }).then((md5) => void (entry.etag = md5), (err: unknown) => {
-        failure ??= err;
-        ctl.abort(err);
-      }).finally(() => {
-        pool.release(buf);
-        inFlight.delete(p);
-      });
-      inFlight.add(p);
-      if (n < size) break;
-    }
-    await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
-    u.signal?.throwIfAborted();
-    return entries;
-  } catch (err) {
-    ctl.abort(failure ?? err);
-    await Promise.allSettled(inFlight);
-    throw failure ?? err;
-  }
+  await sendBlocks(u.blocks, u.pool, u.first, async (index, data, signal) => {
+    const name = `${u.dir}${String(index).padStart(8, "0")}`;
+    const entry: SloEntry = { name, etag: "", size: data.length };
+    entries.push(entry);
+    entry.etag = await u.client.putBuffer(
+      u.client.objectPath(entry.name),
+      data as Uint8Array<ArrayBuffer>,
+      { contentType: "application/octet-stream", key: u.key, signal },
+    );
+  }, u.signal);
+  return entries;
 }
 
 /** Swift's ETag of a Static Large Object: the MD5 of its entries' ETags, concatenated. */

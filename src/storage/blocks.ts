@@ -1,0 +1,206 @@
+/**
+ * Uploads in bounded memory: a stream cut into blocks held in a fixed pool of buffers, and
+ * the loop that sends those blocks a few at a time (S3 parts, Azure blocks, Swift segments).
+ */
+
+/**
+ * Cuts a byte stream into blocks of exactly the buffer's size (the last one shorter), copying
+ * into caller-supplied buffers so uploads can reuse a fixed pool: no per-block garbage, so
+ * memory stays at pool size × block size however large the object is. Byte streams (files,
+ * sockets) are read with a BYOB reader straight into the buffer, with no copy and no garbage
+ * chunk at all; other streams' chunks are copied, and never kept past the next read.
+ */
+export class BlockReader {
+  readonly #byob: ReadableStreamBYOBReader | undefined;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #pending: Uint8Array[] = [];
+  #ended = false;
+  /** Bytes handed out so far. */
+  total = 0;
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    try {
+      this.#byob = body.getReader({ mode: "byob" });
+    } catch {
+      this.#reader = body.getReader();
+    }
+  }
+
+  /** Cancels the source (unblocking a pending read). */
+  cancel(reason?: unknown): Promise<void> {
+    return (this.#byob ?? this.#reader)?.cancel(reason).catch(() => {}) ?? Promise.resolve();
+  }
+
+  /**
+   * Fills `buf` as far as the stream allows. Returns the buffer now holding the bytes (a
+   * BYOB read transfers the memory to a new ArrayBuffer: the argument is detached) and the
+   * byte count, 0 at the end.
+   */
+  async fill(
+    buf: Uint8Array,
+    signal?: AbortSignal,
+    from = 0,
+  ): Promise<{ buf: Uint8Array; n: number }> {
+    let filled = from;
+    while (filled < buf.length) {
+      const chunk = this.#pending.shift();
+      if (chunk !== undefined) {
+        const n = Math.min(chunk.length, buf.length - filled);
+        buf.set(chunk.subarray(0, n), filled);
+        filled += n;
+        if (n < chunk.length) this.#pending.unshift(chunk.subarray(n));
+        continue;
+      }
+      if (this.#ended) break;
+      if (this.#byob !== undefined) {
+        const size = buf.length;
+        const r = await this.#byob.read(new Uint8Array(buf.buffer, filled, size - filled));
+        buf = r.value === undefined
+          ? new Uint8Array(size)
+          : new Uint8Array(r.value.buffer, 0, size);
+        signal?.throwIfAborted();
+        if (r.done) this.#ended = true;
+        else filled += r.value.length;
+      } else {
+        const r = await this.#reader!.read();
+        signal?.throwIfAborted();
+        if (r.done) this.#ended = true;
+        else this.#pending.push(r.value);
+      }
+    }
+    this.total += filled - from;
+    return { buf, n: filled };
+  }
+
+  /**
+   * Reads the first part: into a small buffer first, so small objects (most puts) never take
+   * a whole part buffer, then on into a pool buffer. `single` is true when the stream holds
+   * no more than one part (the object can go in one request).
+   */
+  async firstPart(
+    pool: BufferPool,
+    signal?: AbortSignal,
+  ): Promise<{ buf: Uint8Array; n: number; single: boolean }> {
+    const small = await this.fill(new Uint8Array(Math.min(FIRST_READ, pool.size)), signal);
+    if (small.n < small.buf.length) return { ...small, single: true };
+    const part = await pool.acquire();
+    part.set(small.buf);
+    const got = await this.fill(part, signal, small.n);
+    return { ...got, single: got.n < got.buf.length || await this.atEnd(signal) };
+  }
+
+  /** True when no byte remains (reads ahead a little if needed). */
+  async atEnd(signal?: AbortSignal): Promise<boolean> {
+    while (this.#pending.length === 0 && !this.#ended) {
+      if (this.#byob !== undefined) {
+        const r = await this.#byob.read(new Uint8Array(65536));
+        signal?.throwIfAborted();
+        if (r.done) this.#ended = true;
+        else if (r.value.length > 0) this.#pending.push(r.value);
+      } else {
+        const r = await this.#reader!.read();
+        signal?.throwIfAborted();
+        if (r.done) this.#ended = true;
+        else if (r.value.length > 0) this.#pending.push(r.value);
+      }
+    }
+    return this.#pending.length === 0;
+  }
+}
+
+/** Size of the first read of an upload, before a whole part buffer is taken. */
+const FIRST_READ = 1024 * 1024;
+
+/** A fixed set of equally sized buffers handed out and returned, waiting when none is free. */
+export class BufferPool {
+  readonly #free: Uint8Array[] = [];
+  readonly #waiting: ((b: Uint8Array) => void)[] = [];
+  readonly #size: number;
+  #created = 0;
+  readonly #max: number;
+
+  constructor(size: number, max: number) {
+    this.#size = size;
+    this.#max = max;
+  }
+
+  /** Bytes per buffer. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** A free buffer (allocated lazily, at most `max` in all). */
+  acquire(): Promise<Uint8Array> {
+    const b = this.#free.pop();
+    if (b !== undefined) return Promise.resolve(b);
+    if (this.#created < this.#max) {
+      this.#created++;
+      return Promise.resolve(new Uint8Array(this.#size));
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Gives `b` back (to a waiter first). */
+  release(b: Uint8Array): void {
+    const w = this.#waiting.shift();
+    if (w !== undefined) w(b);
+    else this.#free.push(b);
+  }
+}
+
+/**
+ * Sends `first` (a full block from `pool`) and the rest of `blocks` as consecutive blocks
+ * of the pool's size, the last one shorter. `send(index, block, signal)` is called in order,
+ * so a caller may hash blocks as they come, and the promises it returns run concurrently:
+ * a block's buffer goes back to the pool when its promise settles, so the pool's size bounds
+ * both memory and requests in flight. The first failure aborts the others (through the
+ * `signal` handed to `send`) and is thrown once all have settled. Returns the block count.
+ */
+export async function sendBlocks(
+  blocks: BlockReader,
+  pool: BufferPool,
+  first: Uint8Array,
+  send: (index: number, block: Uint8Array, signal: AbortSignal) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> {
+  const ctl = new AbortController();
+  const all = signal === undefined ? ctl.signal : AbortSignal.any([signal, ctl.signal]);
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let index = 0;
+  try {
+    for (;; index++) {
+      const { buf, n } = index === 0
+        ? { buf: first, n: first.length }
+        : await blocks.fill(await pool.acquire(), all);
+      if (failure !== undefined || n === 0) {
+        pool.release(buf);
+        if (failure !== undefined) throw failure;
+        break;
+      }
+      const p: Promise<void> = send(index, buf.subarray(0, n), all).catch((err: unknown) => {
+        failure ??= err;
+        ctl.abort(err);
+      }).finally(() => {
+        pool.release(buf);
+        inFlight.delete(p);
+      });
+      inFlight.add(p);
+      if (n < pool.size) {
+        index++;
+        break;
+      }
+    }
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+    signal?.throwIfAborted();
+    return index;
+  } catch (err) {
+    // Decided before aborting: the aborted sends then fail too, and must not mask the cause.
+    const cause = failure ?? err;
+    failure ??= cause;
+    ctl.abort(cause);
+    await Promise.allSettled(inFlight);
+    throw cause;
+  }
+}
