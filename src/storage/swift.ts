@@ -1,7 +1,7 @@
 /**
  * OpenStack Swift backend (`swift://container/path`, WAL-E-COMPAT §11.3), a client on `fetch`:
- * authentication in swift_auth.ts, requests (retries, re-login, errors, listing, deletes) in
- * swift_client.ts, Static Large Objects in swift_slo.ts.
+ * authentication in swift_auth.ts, requests (retries, re-login, errors, verified PUTs) in
+ * swift_client.ts, Static Large Objects in swift_slo.ts; names, listings and deletes here.
  *
  * Names (§3.3): logical key `X` under path prefix `P` is the object `/PX`: WAL-E handed the
  * URL path, leading slash included, to swiftclient, so its objects are `container//P...` and
@@ -27,13 +27,8 @@ import { ConfigError, isNotFound, StoreError, WalEError } from "../errors.ts";
 import { fetchNetworkError } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import {
-  BlockReader,
-  BufferPool,
-  guardedStream,
-  type RetryPolicy,
-  retryPolicyFromEnv,
-} from "./retrying.ts";
+import { BlockReader, BufferPool } from "./blocks.ts";
+import { guardedStream, type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 import { type SwiftAuthSettings, swiftAuthSettings } from "./swift_auth.ts";
 import { BULK_DELETE_MAX, type SendOptions, SwiftClient } from "./swift_client.ts";
@@ -187,7 +182,7 @@ export class SwiftStore implements Store {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     const strip = this.#name("");
-    for await (const item of this.#client.listRaw(this.#name(prefix))) {
+    for await (const item of this.#listRaw(this.#name(prefix))) {
       const name = String(item["name"]);
       if (!name.startsWith(strip)) continue;
       // §2.9: backup-list prints Swift's last_modified verbatim (no zone; it is UTC).
@@ -203,7 +198,7 @@ export class SwiftStore implements Store {
 
   async deleteMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.#client.deleteNames(keys.map((k) => this.#name(k)));
+    await this.#deleteNames(keys.map((k) => this.#name(k)));
     // Segments of large objects among them (the bulk middleware leaves them behind).
     const dir = `${SEGMENT_DIR}${this.pathPrefix}`;
     const gone = new Set(keys);
@@ -216,11 +211,93 @@ export class SwiftStore implements Store {
   /** Deletes segment objects under `dir` whose names pass `pick`. */
   async #deleteSegments(dir: string, pick: (name: string) => boolean): Promise<void> {
     const names: string[] = [];
-    for await (const item of this.#client.listRaw(dir)) {
+    for await (const item of this.#listRaw(dir)) {
       const name = String(item["name"]);
       if (pick(name)) names.push(name);
     }
-    if (names.length > 0) await this.#client.deleteNames(names);
+    if (names.length > 0) await this.#deleteNames(names);
+  }
+
+  /** Physical names (with listing fields) under `prefix`, paging with `marker` to an empty page. */
+  async *#listRaw(prefix: string): AsyncGenerator<Record<string, unknown>> {
+    let marker = "";
+    for (;;) {
+      const res = await this.#client.send({
+        op: "LIST",
+        path: `/${encodeURIComponent(this.#o.container)}`,
+        query: { format: "json", prefix, ...(marker === "" ? {} : { marker }) },
+        headers: { Accept: "application/json" },
+      });
+      const page = res.status === 204 ? [] : await res.json() as Record<string, unknown>[];
+      if (page.length === 0) return;
+      for (const item of page) yield item;
+      marker = String(page[page.length - 1]?.["name"] ?? "");
+    }
+  }
+
+  /** Deletes physical names: bulk when offered, else one by one; 404 is success. */
+  async #deleteNames(names: readonly string[]): Promise<void> {
+    const info = await this.#client.info();
+    if (info.bulkDelete === undefined) {
+      for (const name of names) {
+        const res = await this.#client.send({
+          op: "DELETE",
+          path: this.#client.objectPath(name),
+          query: { "multipart-manifest": "delete" },
+          allow404: true,
+        });
+        await res.body?.cancel();
+      }
+      return;
+    }
+    const c = encodeURIComponent(this.#o.container);
+    for (let i = 0; i < names.length; i += info.bulkDelete) {
+      const body = names.slice(i, i + info.bulkDelete).map((n) =>
+        `/${c}/${encodeURIComponent(n)}`
+      ).join("\n") + "\n";
+      // Per-object failures come back in a 200 answer, so send()'s retries and re-login do
+      // not see them: retried here (deleting again is harmless, a 404 counts as done).
+      await withRetries(
+        () =>
+          this.#bulkDelete(body),
+        this.#o.policy,
+        {
+          isRetryable: (e) => e instanceof StoreError && e.retryable,
+        },
+      );
+    }
+  }
+
+  /** One bulk-delete request; its sub-requests refused for an expired token log in again. */
+  async #bulkDelete(body: string): Promise<void> {
+    for (let relogged = false;; relogged = true) {
+      const res = await this.#client.send({
+        op: "POST",
+        path: "",
+        query: { "bulk-delete": "true" },
+        headers: { Accept: "application/json", "Content-Type": "text/plain" },
+        body,
+      });
+      // The middleware answers 200 and puts the real outcome in the body (e.g. a 413 for an
+      // over-long list, or per-object errors).
+      const out = await res.json() as Record<string, unknown>;
+      const status = String(out["Response Status"] ?? "");
+      const errors = Array.isArray(out["Errors"]) ? out["Errors"] as unknown[] : [];
+      if (status.startsWith("200") && errors.length === 0) return;
+      const unauthorized = status.startsWith("401") ||
+        errors.some((e) => Array.isArray(e) && String(e[1]).startsWith("401"));
+      if (unauthorized && !relogged) {
+        this.#client.forgetSession();
+        continue;
+      }
+      const code = Number.parseInt(status, 10);
+      throw new StoreError("Swift bulk delete failed", {
+        detail: `Response Status "${status}", ${errors.length} errors` +
+          `${errors.length > 0 ? ` (first: ${JSON.stringify(errors[0])})` : ""}: ` +
+          `${String(out["Response Body"] ?? "").trim()}`,
+        retryable: !unauthorized && (code >= 500 || errors.length > 0),
+      });
+    }
   }
 
   close(): Promise<void> {

@@ -2,9 +2,9 @@
  * The HTTP side of the Swift backend: one container's requests on `fetch`, with a login
  * shared by concurrent callers, a timeout per attempt, bounded retries with back-off on 5xx,
  * 429, 498 and connection failures (retrying.ts), one re-authentication on 401 (tokens expire
- * during long backups), error mapping to our classes, the cluster's `/info`, marker-paged
- * listings and deletes (bulk when offered). Names here are physical object names; the store
- * (swift.ts) maps WAL-E's keys onto them.
+ * during long backups), error mapping to our classes, the cluster's `/info`, and verified
+ * PUTs of buffers. Names here are physical object names; the store (swift.ts) maps WAL-E's
+ * keys onto them and lists and deletes.
  */
 import { createHash, type Hash } from "node:crypto";
 import { ConfigError, ObjectNotFoundError, StoreError, WalEError } from "../errors.ts";
@@ -130,6 +130,11 @@ export class SwiftClient {
     });
     this.#session = session;
     return session;
+  }
+
+  /** Drops the token, so the next request logs in again (a refusal send() cannot see). */
+  forgetSession(): void {
+    this.#session = undefined;
   }
 
   /** One request with retries, a timeout per attempt and one re-authentication on 401. */
@@ -297,65 +302,6 @@ export class SwiftClient {
     const md5 = digest.hex();
     verifyEtag(res, md5, this.#o.describe(o.key));
     return md5;
-  }
-
-  /** Physical names (with listing fields) under `prefix`, paging with `marker` to an empty page. */
-  async *listRaw(prefix: string): AsyncGenerator<Record<string, unknown>> {
-    let marker = "";
-    for (;;) {
-      const res = await this.send({
-        op: "LIST",
-        path: `/${encodeURIComponent(this.container)}`,
-        query: { format: "json", prefix, ...(marker === "" ? {} : { marker }) },
-        headers: { Accept: "application/json" },
-      });
-      const page = res.status === 204 ? [] : await res.json() as Record<string, unknown>[];
-      if (page.length === 0) return;
-      for (const item of page) yield item;
-      marker = String(page[page.length - 1]?.["name"] ?? "");
-    }
-  }
-
-  /** Deletes physical names: bulk when offered, else one by one; 404 is success. */
-  async deleteNames(names: readonly string[]): Promise<void> {
-    const info = await this.info();
-    if (info.bulkDelete === undefined) {
-      for (const name of names) {
-        const res = await this.send({
-          op: "DELETE",
-          path: this.objectPath(name),
-          query: { "multipart-manifest": "delete" },
-          allow404: true,
-        });
-        await res.body?.cancel();
-      }
-      return;
-    }
-    const c = encodeURIComponent(this.container);
-    for (let i = 0; i < names.length; i += info.bulkDelete) {
-      const batch = names.slice(i, i + info.bulkDelete);
-      const res = await this.send({
-        op: "POST",
-        path: "",
-        query: { "bulk-delete": "true" },
-        headers: { Accept: "application/json", "Content-Type": "text/plain" },
-        body: batch.map((n) => `/${c}/${encodeURIComponent(n)}`).join("\n") + "\n",
-      });
-      // The middleware answers 200 and puts the real outcome in the body (e.g. a 413 for an
-      // over-long list, or per-object errors).
-      const out = await res.json() as Record<string, unknown>;
-      const status = String(out["Response Status"] ?? "");
-      const errors = Array.isArray(out["Errors"]) ? out["Errors"] as unknown[] : [];
-      if (!status.startsWith("200") || errors.length > 0) {
-        const code = Number.parseInt(status, 10);
-        throw new StoreError("Swift bulk delete failed", {
-          detail: `Response Status "${status}", ${errors.length} errors` +
-            `${errors.length > 0 ? ` (first: ${JSON.stringify(errors[0])})` : ""}: ` +
-            `${String(out["Response Body"] ?? "").trim()}`,
-          retryable: code >= 500 || errors.length > 0,
-        });
-      }
-    }
   }
 }
 

@@ -298,6 +298,9 @@ Deno.test("swift: 5xx, 429 and 498 are retried; a 401 re-authenticates once, nev
 Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in a 200 body fail", async () => {
   let bulk = false;
   let bulkMax = 2;
+  let auths = 0;
+  /** Per-object answers the next bulk requests put in their 200 bodies. */
+  const objectErrors: string[] = [];
   const seen: string[] = [];
   const server: Deno.HttpServer<Deno.NetAddr> = Deno.serve({
     hostname: "127.0.0.1",
@@ -306,10 +309,11 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
   }, async (req): Promise<Response> => {
     const u = new URL(req.url);
     if (u.pathname === "/auth/v1.0") {
+      auths++;
       return new Response(null, {
         headers: {
           "X-Storage-Url": `http://127.0.0.1:${server.addr.port}/v1/AUTH_t`,
-          "X-Auth-Token": "tok",
+          "X-Auth-Token": `tok${auths}`,
         },
       });
     }
@@ -319,17 +323,22 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
         ...(bulk ? { bulk_delete: { max_deletes_per_request: bulkMax } } : {}),
       });
     }
-    seen.push(`${req.method} ${u.pathname}${u.search}`);
+    seen.push(`${req.method} ${u.pathname}${u.search} ${req.headers.get("x-auth-token")}`);
     if (req.method === "GET") return Response.json([]);
     if (req.method === "DELETE") {
       return new Response(null, { status: u.pathname.endsWith("/gone") ? 404 : 204 });
     }
     const lines = (await req.text()).trim().split("\n");
+    const failed = objectErrors.shift();
     return Response.json({
-      "Response Status": lines.length > 2 ? "413 Request Entity Too Large" : "200 OK",
+      "Response Status": lines.length > 2
+        ? "413 Request Entity Too Large"
+        : failed === undefined
+        ? "200 OK"
+        : "400 Bad Request",
       "Response Body": "",
-      "Number Deleted": lines.length,
-      Errors: [],
+      "Number Deleted": failed === undefined ? lines.length : 0,
+      Errors: failed === undefined ? [] : lines.map((l) => [l, failed]),
     });
   });
   const env = {
@@ -342,8 +351,8 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
     const one = await openSwiftStore(parsePrefix("swift://c/pg"), { env });
     await one.deleteMany(["a", "gone"]);
     assert.deepEqual(seen.slice(0, 2), [
-      "DELETE /v1/AUTH_t/c//pg/a?multipart-manifest=delete",
-      "DELETE /v1/AUTH_t/c//pg/gone?multipart-manifest=delete",
+      "DELETE /v1/AUTH_t/c//pg/a?multipart-manifest=delete tok1",
+      "DELETE /v1/AUTH_t/c//pg/gone?multipart-manifest=delete tok1",
     ]);
     bulk = true;
     seen.length = 0;
@@ -354,6 +363,17 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
       "POST /v1/AUTH_t",
       "POST /v1/AUTH_t",
       "GET /v1/AUTH_t/c",
+    ]);
+    // The token expires during a bulk delete: its sub-requests fail with 401 inside a 200
+    // answer; the store logs in again and resends. A per-object 503 is retried as well.
+    seen.length = 0;
+    objectErrors.push("401 Unauthorized", "503 Service Unavailable");
+    await many.deleteMany(["a", "b"]);
+    assert.deepEqual(seen.map((x) => `${x.split("?")[0]} ${x.split(" ").at(-1)}`), [
+      `POST /v1/AUTH_t tok${auths - 1}`,
+      `POST /v1/AUTH_t tok${auths}`,
+      `POST /v1/AUTH_t tok${auths}`,
+      `GET /v1/AUTH_t/c tok${auths}`,
     ]);
     // A server that says 200 but puts 413 in the body (its real limit is lower than /info
     // said): not a success.
