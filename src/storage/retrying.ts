@@ -249,25 +249,42 @@ export function guardedStream(
   }
   let seen = 0;
   const fail = (err: unknown) => options.mapError?.(err) ?? err;
+  // One watchdog re-armed lazily instead of a timer per chunk (~16,000 per GiB): a chunk only
+  // records the time. Only time spent waiting on the source counts: a consumer that stops
+  // pulling (back-pressure) is not a stalled download.
+  const idle = options.idleTimeoutMs;
+  let lastProgress = 0;
+  let waiting = false;
+  let stalled: StoreError | undefined;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const arm = (ms: number) => {
+    watchdog = setTimeout(() => {
+      watchdog = undefined;
+      if (!waiting || idle === undefined) return; // between pulls: the next pull re-arms
+      const quiet = Date.now() - lastProgress;
+      if (quiet < idle) return arm(idle - quiet);
+      stalled = new StoreError("storage download stalled", {
+        detail: `No data for ${idle / 1000} s from ${options.label} after ${seen} bytes.`,
+        retryable: true,
+      });
+      stop(stalled);
+    }, ms);
+  };
+  const unwatch = () => {
+    if (watchdog !== undefined) clearTimeout(watchdog);
+    watchdog = undefined;
+  };
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
       try {
-        const idle = options.idleTimeoutMs;
-        const step = idle === undefined ? next() : Promise.race([
-          next(),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => {
-              reject(
-                new StoreError("storage download stalled", {
-                  detail: `No data for ${idle / 1000} s from ${options.label} after ${seen} bytes.`,
-                  retryable: true,
-                }),
-              );
-            }, idle);
-          }),
-        ]);
-        const { done, value } = await step;
+        waiting = true;
+        lastProgress = Date.now();
+        if (idle !== undefined && watchdog === undefined) arm(idle);
+        const { done, value } = await next();
+        waiting = false;
+        // A stall cancels the source, which may end the read quietly: never take that as
+        // the end of the object.
+        if (stalled !== undefined) throw stalled;
         if (done) {
           if (options.expectedLength !== undefined && seen !== options.expectedLength) {
             throw new StoreError("storage download ended early", {
@@ -275,6 +292,7 @@ export function guardedStream(
               retryable: true,
             });
           }
+          unwatch();
           controller.close();
           return;
         }
@@ -287,12 +305,15 @@ export function guardedStream(
         }
         controller.enqueue(chunk);
       } catch (err) {
+        waiting = false;
+        unwatch();
         stop(err);
-        controller.error(fail(err));
-      } finally {
-        if (timer !== undefined) clearTimeout(timer);
+        controller.error(fail(stalled ?? err));
       }
     },
-    cancel: (reason) => stop(reason),
+    cancel: (reason) => {
+      unwatch();
+      stop(reason);
+    },
   }, { highWaterMark: 0 });
 }

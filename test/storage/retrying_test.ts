@@ -6,6 +6,7 @@ import { parsePrefix } from "../../src/storage/prefix.ts";
 import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
+  guardedStream,
   type RetryPolicy,
   retryPolicyFromEnv,
   withRetries,
@@ -312,4 +313,51 @@ Deno.test("S3 GET: a body that stalls mid-way errors after the idle timeout", as
     await s.close();
     await fake.close();
   }
+});
+
+Deno.test("guardedStream: a consumer that pauses is not a stall; a silent source is", async () => {
+  const chunks = [new Uint8Array(10), new Uint8Array(10), new Uint8Array(10)];
+  const paused = guardedStream(
+    new ReadableStream<Uint8Array>({
+      pull(c) {
+        const next = chunks.shift();
+        if (next === undefined) c.close();
+        else c.enqueue(next);
+      },
+    }),
+    { expectedLength: 30, idleTimeoutMs: 100, label: "paused" },
+  );
+  const reader = paused.getReader();
+  let total = 0;
+  for (;;) {
+    // Three idle timeouts between reads: back-pressure, not silence from the source.
+    await new Promise((r) => setTimeout(r, 300));
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+  }
+  assert.equal(total, 30);
+
+  let silent: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const t0 = Date.now();
+  const stalled = guardedStream(
+    new ReadableStream<Uint8Array>({
+      start(c) {
+        silent = c;
+        c.enqueue(new Uint8Array(5));
+      },
+    }),
+    { expectedLength: 50, idleTimeoutMs: 200, label: "silent" },
+  );
+  await assert.rejects(() => new Response(stalled).arrayBuffer(), (e: unknown) => {
+    assert.ok(e instanceof StoreError);
+    assert.match(e.message, /stalled/);
+    assert.match(e.detail ?? "", /after 5 bytes/);
+    return true;
+  });
+  const took = Date.now() - t0;
+  assert.ok(took >= 180 && took < 2_000, `${took} ms`);
+  try {
+    silent?.close();
+  } catch { /* cancelled by the stall */ }
 });
