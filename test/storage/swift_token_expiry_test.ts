@@ -1,7 +1,7 @@
 /**
  * Long Swift uploads against a real Swift whose tempauth tokens live 3 s and whose manifests
  * hold 3 entries (test/support/swift.ts): a token that expires in the middle of an upload is
- * renewed and the upload completes, and a Static Large Object with more segments than one
+ * renewed and the upload completes, a slow download outlives its token, and a Static Large Object with more segments than one
  * manifest may list is stored through nested manifests. Segments are 1 MiB (max_file_size).
  */
 import assert from "node:assert/strict";
@@ -59,7 +59,7 @@ function slowStream(data: Uint8Array, delayMs: number): ReadableStream<Uint8Arra
   });
 }
 
-Deno.test("swift: a token that expires mid-upload is renewed and the upload completes", async () => {
+Deno.test("swift: a token that expires mid-upload is renewed; a slow download outlives it", async () => {
   const s = await server();
   const c = await newContainer(await adminSession(s), "expiry");
   const store = await openSwiftStore(parsePrefix(`swift://${c}/pg`), { env: tempauthEnv(s) });
@@ -73,11 +73,20 @@ Deno.test("swift: a token that expires mid-upload is renewed and the upload comp
   // The proof that the renewal path ran: Swift refused expired tokens during this upload.
   const refused = await unauthorizedCount(s) - before;
   assert.ok(refused >= 1, "no request met an expired token: the test did not test expiry");
-  const back = await readAll(
-    await store.get("basebackups_005/b/tar_partitions/part_00000000.tar.lzo"),
-  );
-  assert.equal(back.length, data.length);
-  assert.equal(md5(back), md5(data));
+  // Read back slowly (~7 s, past the token's life): Swift checks the token once per
+  // request, and serves the segments of a Static Large Object under that first check.
+  const h = createHash("md5");
+  let size = 0;
+  const body = await store.get("basebackups_005/b/tar_partitions/part_00000000.tar.lzo");
+  const r0 = Date.now();
+  for await (const chunk of body) {
+    h.update(chunk);
+    size += chunk.length;
+    await new Promise((r) => setTimeout(r, (chunk.length / (1024 * 1024)) * 550));
+  }
+  assert.ok(Date.now() - r0 > 2 * TOKEN_LIFE_S * 1000, `download took ${Date.now() - r0} ms`);
+  assert.equal(size, data.length);
+  assert.equal(h.digest("hex"), md5(data));
   // deno-lint-ignore no-console -- shows in the test output how often expiry was met
   console.log(`upload ${took} ms, ${refused} requests refused with 401 and re-sent`);
 });
