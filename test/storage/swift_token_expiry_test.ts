@@ -1,8 +1,9 @@
 /**
- * Long Swift uploads against a real Swift whose tempauth tokens live 3 s and whose manifests
+ * Long Swift transfers against a real Swift whose tempauth tokens live 3 s and whose manifests
  * hold 3 entries (test/support/swift.ts): a token that expires in the middle of an upload is
- * renewed and the upload completes, a slow download outlives its token, and a Static Large Object with more segments than one
- * manifest may list is stored through nested manifests. Segments are 1 MiB (max_file_size).
+ * renewed and the upload completes, a slow download outlives its token, and a Static Large
+ * Object with more segments than one manifest may list is stored through nested manifests.
+ * Segments are 1 MiB (max_file_size).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
