@@ -19,8 +19,9 @@ import { type SwiftClient, verifyEtag } from "./swift_client.ts";
 
 /**
  * Segments PUT at the same time by one upload (one more buffer is being filled). On the
- * 2-core bench machine 3 × 20 MiB put 1 GiB at 0.87–0.92× curl's speed (2: 0.74) with 169 MiB
- * peak RSS; 64 MiB segments were no faster and passed 200 MiB.
+ * 2-core bench machine, where Swift's own processes take over a core, 3 × 20 MiB did best:
+ * 0.70–0.76× curl's speed as a 3-round median (single runs up to 0.92), 170 MiB peak RSS;
+ * 2 in flight was slower, 64 MiB segments were no faster and passed 200 MiB.
  */
 export const UPLOAD_CONCURRENCY = 3;
 
