@@ -50,6 +50,16 @@ function chunked(b: Uint8Array): ReadableStream<Uint8Array> {
 
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 
+/** A fake tempauth login answer: the account on `port`, token number `n`. */
+function tempauthAnswer(port: number, n: number): Response {
+  return new Response(null, {
+    headers: {
+      "X-Storage-Url": `http://127.0.0.1:${port}/v1/AUTH_t`,
+      "X-Auth-Token": `tok${n}`,
+    },
+  });
+}
+
 storeContract("swift (tempauth)", async () => {
   const s = await server();
   const c = await newContainer(await adminSession(s), "contract");
@@ -248,15 +258,7 @@ Deno.test("swift: 5xx, 429 and 498 are retried; a 401 re-authenticates once, nev
     onListen: () => {},
   }, (req): Response => {
     const u = new URL(req.url);
-    if (u.pathname === "/auth/v1.0") {
-      auths++;
-      return new Response(null, {
-        headers: {
-          "X-Storage-Url": `http://127.0.0.1:${server.addr.port}/v1/AUTH_t`,
-          "X-Auth-Token": `tok${auths}`,
-        },
-      });
-    }
+    if (u.pathname === "/auth/v1.0") return tempauthAnswer(server.addr.port, ++auths);
     seen.push(`${req.method} ${u.pathname} ${req.headers.get("x-auth-token")}`);
     if (u.pathname === "/v1/AUTH_t/c//pg/k") {
       return new Response(null, { status: answers.shift() ?? 500 });
@@ -308,15 +310,7 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
     onListen: () => {},
   }, async (req): Promise<Response> => {
     const u = new URL(req.url);
-    if (u.pathname === "/auth/v1.0") {
-      auths++;
-      return new Response(null, {
-        headers: {
-          "X-Storage-Url": `http://127.0.0.1:${server.addr.port}/v1/AUTH_t`,
-          "X-Auth-Token": `tok${auths}`,
-        },
-      });
-    }
+    if (u.pathname === "/auth/v1.0") return tempauthAnswer(server.addr.port, ++auths);
     if (u.pathname === "/info") {
       return Response.json({
         swift: { max_file_size: 1000 },
