@@ -27,7 +27,7 @@ import { ConfigError, isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, fetchNetworkError, mapAzureError } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import { BlockReader, BufferPool, sendBlocks } from "./blocks.ts";
+import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
 import { guardedStream, type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
@@ -35,6 +35,8 @@ import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } fro
 export const WABS_BLOCK_SIZE = 8 * 1024 * 1024;
 /** Blocks uploading at once. */
 export const WABS_QUEUE_SIZE = 4;
+/** Block buffers all puts of one store may hold at once (128 MiB; see `BufferBudget`). */
+const WABS_BUFFER_SLOTS = 16;
 /** Listing page size (the service allows 5000; smaller pages keep memory and latency low). */
 const LIST_PAGE = 1000;
 /** Deletions in flight at once (Blob service deletes one blob per request, as WAL-E did). */
@@ -67,6 +69,7 @@ export class WabsStore implements Store {
   readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: 1000 };
   readonly pathPrefix: string;
   readonly #o: Required<WabsStoreOptions>;
+  readonly #budget = new BufferBudget(WABS_BUFFER_SLOTS);
 
   constructor(options: WabsStoreOptions) {
     this.#o = { blockSize: WABS_BLOCK_SIZE, queueSize: WABS_QUEUE_SIZE, ...options };
@@ -126,7 +129,7 @@ export class WabsStore implements Store {
     const uploadId = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
     const ids: string[] = [];
     // Every byte is copied once into a pooled block buffer; the source's chunks are never kept.
-    const pool = new BufferPool(this.#o.blockSize, this.#o.queueSize + 1);
+    const pool = new BufferPool(this.#o.blockSize, this.#o.queueSize + 1, this.#budget);
     try {
       const { buf: first, n, single } = await blocks.firstPart(pool, signal);
       if (single) {
@@ -189,6 +192,7 @@ export class WabsStore implements Store {
       // Service errors were mapped by #call; the source's own failure passes unchanged.
       throw err;
     } finally {
+      pool.close();
       signal?.removeEventListener("abort", onAbort);
     }
   }

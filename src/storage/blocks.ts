@@ -111,17 +111,68 @@ export class BlockReader {
 /** Size of the first read of an upload, before a whole part buffer is taken. */
 const FIRST_READ = 1024 * 1024;
 
-/** A fixed set of equally sized buffers handed out and returned, waiting when none is free. */
+/**
+ * How many upload buffers one store may hold across all its puts at once. Each put has its
+ * own `BufferPool`; without a shared bound, `backup-push --pool-size 4` or a pooled wal-push
+ * of 32 segments would multiply the pools. A put that already holds a buffer never waits for
+ * the budget (it waits for its own buffers to come back from the requests in flight), and one
+ * that holds none waits holding nothing: puts cannot deadlock each other.
+ */
+export class BufferBudget {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(slots: number) {
+    this.#free = slots;
+  }
+
+  /** Slots not taken. */
+  get available(): number {
+    return this.#free;
+  }
+
+  /** Takes a slot if one is free. */
+  tryTake(): boolean {
+    if (this.#free <= 0) return false;
+    this.#free--;
+    return true;
+  }
+
+  /** Takes a slot, waiting for one. */
+  take(): Promise<void> {
+    if (this.tryTake()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Returns `n` slots (to waiters first). */
+  give(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const w = this.#waiting.shift();
+      if (w !== undefined) w();
+      else this.#free++;
+    }
+  }
+}
+
+/**
+ * A put's set of equally sized buffers, allocated lazily up to `max` (and, with a budget,
+ * only while the store's budget allows), handed out and returned, waiting when none is free.
+ * `close()` returns the budget's slots when the put is over, whatever became of the buffers
+ * (a failed BYOB read detaches one for good).
+ */
 export class BufferPool {
   readonly #free: Uint8Array[] = [];
   readonly #waiting: ((b: Uint8Array) => void)[] = [];
   readonly #size: number;
   #created = 0;
   readonly #max: number;
+  readonly #budget: BufferBudget | undefined;
+  #closed = false;
 
-  constructor(size: number, max: number) {
+  constructor(size: number, max: number, budget?: BufferBudget) {
     this.#size = size;
     this.#max = max;
+    this.#budget = budget;
   }
 
   /** Bytes per buffer. */
@@ -130,14 +181,23 @@ export class BufferPool {
   }
 
   /** A free buffer (allocated lazily, at most `max` in all). */
-  acquire(): Promise<Uint8Array> {
+  async acquire(): Promise<Uint8Array> {
     const b = this.#free.pop();
-    if (b !== undefined) return Promise.resolve(b);
-    if (this.#created < this.#max) {
-      this.#created++;
-      return Promise.resolve(new Uint8Array(this.#size));
+    if (b !== undefined) return b;
+    if (this.#created < this.#max && !this.#closed) {
+      if (this.#budget === undefined || this.#budget.tryTake()) return this.#create();
+      if (this.#created === 0) {
+        await this.#budget.take();
+        if (this.#closed) this.#budget.give(1);
+        else return this.#create();
+      }
     }
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return await new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #create(): Uint8Array {
+    this.#created++;
+    return new Uint8Array(this.#size);
   }
 
   /** Gives `b` back (to a waiter first). */
@@ -145,6 +205,14 @@ export class BufferPool {
     const w = this.#waiting.shift();
     if (w !== undefined) w(b);
     else this.#free.push(b);
+  }
+
+  /** The put is over: its buffers' budget slots go back to the store. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#budget?.give(this.#created);
+    this.#free.length = 0;
   }
 }
 

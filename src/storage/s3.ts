@@ -40,7 +40,7 @@ import { isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, fetchNetworkError, mapS3Error } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import { BlockReader, BufferPool, sendBlocks } from "./blocks.ts";
+import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
 import {
   guardedStream,
   type RetryPolicy,
@@ -54,6 +54,8 @@ import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } fro
 export const S3_PART_SIZE = 8 * 1024 * 1024;
 /** Parts in flight at once during a multipart upload. */
 export const S3_QUEUE_SIZE = 4;
+/** Part buffers all puts of one store may hold at once (128 MiB; see `BufferBudget`). */
+const S3_BUFFER_SLOTS = 16;
 /** S3's limit of keys per DeleteObjects request. */
 const DELETE_BATCH = 1000;
 
@@ -84,6 +86,7 @@ export class S3Store implements Store {
   readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: DELETE_BATCH };
   readonly pathPrefix: string;
   readonly #o: Required<S3StoreOptions>;
+  readonly #budget = new BufferBudget(S3_BUFFER_SLOTS);
 
   constructor(options: S3StoreOptions) {
     this.#o = { partSize: S3_PART_SIZE, queueSize: S3_QUEUE_SIZE, ...options };
@@ -125,11 +128,12 @@ export class S3Store implements Store {
     const signal = options.signal;
     const onAbort = () => void blocks.cancel(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
+    // Every byte is copied once into a pooled part buffer and the source's chunks are never
+    // kept, so memory is (queue size + 1) × part size whatever the object's size, and the
+    // store's budget bounds all puts together. An object that fits in one part (most WAL
+    // segments) goes as one PutObject.
+    const pool = new BufferPool(this.#o.partSize, this.#o.queueSize + 1, this.#budget);
     try {
-      // Every byte is copied once into a pooled part buffer and the source's chunks are never
-      // kept, so memory is (queue size + 1) × part size whatever the object's size. An object
-      // that fits in one part (most WAL segments) goes as one PutObject.
-      const pool = new BufferPool(this.#o.partSize, this.#o.queueSize + 1);
       const { buf: first, n, single } = await blocks.firstPart(pool, signal);
       if (single) {
         checkSize(n, options.size, this.url(key));
@@ -145,6 +149,7 @@ export class S3Store implements Store {
       }
       throw err;
     } finally {
+      pool.close();
       signal?.removeEventListener("abort", onAbort);
     }
   }

@@ -27,7 +27,7 @@ import { ConfigError, isNotFound, StoreError, WalEError } from "../errors.ts";
 import { fetchNetworkError } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import { BlockReader, BufferPool } from "./blocks.ts";
+import { BlockReader, BufferBudget, BufferPool } from "./blocks.ts";
 import { guardedStream, type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 import { type SwiftAuthSettings, swiftAuthSettings } from "./swift_auth.ts";
@@ -39,6 +39,8 @@ import { putManifest, UPLOAD_CONCURRENCY, uploadSegments } from "./swift_slo.ts"
 export const SEGMENT_SIZE = 20 * 1024 * 1024;
 /** Where segments of large objects live, relative to the container (see module doc). */
 export const SEGMENT_DIR = ".wal-e-segments/";
+/** Segment buffers all puts of one store may hold at once (160 MiB; see `BufferBudget`). */
+export const BUFFER_SLOTS = 8;
 
 /** Everything a `SwiftStore` needs. */
 export interface SwiftStoreOptions {
@@ -50,6 +52,8 @@ export interface SwiftStoreOptions {
   maxFileSize?: number | undefined;
   /** Segment size; defaults to `SEGMENT_SIZE` (never above max_file_size). */
   segmentSize?: number | undefined;
+  /** Segment buffers all puts may hold at once; defaults to `BUFFER_SLOTS`. */
+  bufferSlots?: number | undefined;
 }
 
 /** A Store over one Swift container and path prefix. */
@@ -58,10 +62,12 @@ export class SwiftStore implements Store {
   readonly pathPrefix: string;
   readonly #o: SwiftStoreOptions;
   readonly #client: SwiftClient;
+  readonly #budget: BufferBudget;
 
   constructor(options: SwiftStoreOptions) {
     this.#o = options;
     this.pathPrefix = options.pathPrefix;
+    this.#budget = new BufferBudget(options.bufferSlots ?? BUFFER_SLOTS);
     this.#client = new SwiftClient({
       container: options.container,
       auth: options.auth,
@@ -97,9 +103,9 @@ export class SwiftStore implements Store {
     const uploadDir = `${segDir}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}/`;
     let started = false;
     let committed = false;
+    const size = Math.min(this.#o.segmentSize ?? SEGMENT_SIZE, info.maxFileSize);
+    const pool = new BufferPool(size, UPLOAD_CONCURRENCY + 1, this.#budget);
     try {
-      const size = Math.min(this.#o.segmentSize ?? SEGMENT_SIZE, info.maxFileSize);
-      const pool = new BufferPool(size, UPLOAD_CONCURRENCY + 1);
       const { buf, n, single } = await blocks.firstPart(pool, signal);
       if (single) {
         checkSize(n, options.size, this.url(key));
@@ -141,6 +147,7 @@ export class SwiftStore implements Store {
       }
       throw err;
     } finally {
+      pool.close();
       signal?.removeEventListener("abort", onAbort);
     }
   }
