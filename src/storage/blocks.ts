@@ -222,7 +222,7 @@ export class BufferPool {
  * so a caller may hash blocks as they come, and the promises it returns run concurrently:
  * a block's buffer goes back to the pool when its promise settles, so the pool's size bounds
  * both memory and requests in flight. The first failure aborts the others (through the
- * `signal` handed to `send`) and is thrown once all have settled. Returns the block count.
+ * `signal` handed to `send`) and is thrown once all have settled.
  */
 export async function sendBlocks(
   blocks: BlockReader,
@@ -230,14 +230,13 @@ export async function sendBlocks(
   first: Uint8Array,
   send: (index: number, block: Uint8Array, signal: AbortSignal) => Promise<void>,
   signal?: AbortSignal,
-): Promise<number> {
+): Promise<void> {
   const ctl = new AbortController();
   const all = signal === undefined ? ctl.signal : AbortSignal.any([signal, ctl.signal]);
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
-  let index = 0;
   try {
-    for (;; index++) {
+    for (let index = 0;; index++) {
       const { buf, n } = index === 0
         ? { buf: first, n: first.length }
         : await blocks.fill(await pool.acquire(), all);
@@ -254,19 +253,14 @@ export async function sendBlocks(
         inFlight.delete(p);
       });
       inFlight.add(p);
-      if (n < pool.size) {
-        index++;
-        break;
-      }
+      if (n < pool.size) break;
     }
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
     signal?.throwIfAborted();
-    return index;
   } catch (err) {
     // Decided before aborting: the aborted sends then fail too, and must not mask the cause.
     const cause = failure ?? err;
-    failure ??= cause;
     ctl.abort(cause);
     await Promise.allSettled(inFlight);
     throw cause;

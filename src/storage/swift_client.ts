@@ -113,10 +113,6 @@ export class SwiftClient {
     this.container = options.container;
   }
 
-  get policy(): RetryPolicy {
-    return this.#o.policy;
-  }
-
   /** URL path (below the storage URL) of the object `name`. */
   objectPath(name: string): string {
     return `/${encodeURIComponent(this.container)}/${encodeName(name)}`;
