@@ -1,7 +1,9 @@
 /**
  * Typed errors. Every error a user can cause or meet carries a message (MSG), optional
- * facts (DETAIL) and advice (HINT), rendered by `main.ts` in WAL-E's log style, and an exit
- * code. Anything thrown that is not a `WalEError` is a bug: exit 2 (WAL-E-COMPAT §2.6).
+ * facts (DETAIL) and advice (HINT), rendered by `src/cli/run.ts` in WAL-E's log style. Its
+ * class says what kind of failure it is; `src/cli/exit_codes.ts` maps kind and command to the
+ * exit status, in one table. Anything thrown that is neither a `WalEError` nor an OS error is a
+ * bug (WAL-E-COMPAT §2.6).
  */
 
 /** Exit codes, WAL-E-COMPAT §2.6 and §16. */
@@ -33,10 +35,6 @@ export interface WalEErrorOptions {
 export class WalEError extends Error {
   readonly detail: string | undefined;
   readonly hint: string | undefined;
-  /** Process exit status when this error ends the command. */
-  get exitCode(): number {
-    return EXIT.USER;
-  }
 
   constructor(message: string, options: WalEErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -47,11 +45,7 @@ export class WalEError extends Error {
 }
 
 /** Bad command line: unknown option, missing argument, secret on argv. Exit 2 as argparse. */
-export class UsageError extends WalEError {
-  override get exitCode(): number {
-    return EXIT.UNEXPECTED;
-  }
-}
+export class UsageError extends WalEError {}
 
 /** Missing or invalid configuration (prefix, credentials, endpoint). Exit 1. */
 export class ConfigError extends WalEError {}

@@ -19,8 +19,15 @@ export interface Config {
    * each backend applies its own default (WAL-E's 100 would stall archive_command for hours).
    */
   retries: number | undefined;
+  /** `WALE_LOG_DESTINATION` lists stderr (default): INFO records go there too. */
   logToStderr: boolean;
-  logToSyslog: boolean;
+  /**
+   * `WALE_LOG_DESTINATION` was set and names syslog, which we do not implement: the CLI says so
+   * in a WARNING (errors and warnings always go to stderr).
+   */
+  syslogRequested: boolean;
+  /** `WALE_WAL_OVERWRITE`: wal-push may replace an archived copy with different content. */
+  walOverwrite: boolean;
   awsAccessKeyId: string | undefined;
   awsInstanceProfile: boolean;
   wabsAccountName: string | undefined;
@@ -57,9 +64,7 @@ export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, s
       break;
     }
   }
-  const dest = (env["WALE_LOG_DESTINATION"] ?? "stderr,syslog").split(",").map((s) =>
-    s.trim().toLowerCase()
-  );
+  const dest = logDestinations(env["WALE_LOG_DESTINATION"]);
   const retriesText = env["WALE_RETRIES"];
   let retries: number | undefined;
   if (retriesText !== undefined && retriesText !== "") {
@@ -85,12 +90,28 @@ export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, s
     gpgKeyId: nonEmpty(flags.gpgKeyId) ?? nonEmpty(env["WALE_GPG_KEY_ID"]),
     retries,
     logToStderr: dest.includes("stderr"),
-    logToSyslog: dest.includes("syslog"),
+    syslogRequested: env["WALE_LOG_DESTINATION"] !== undefined && dest.includes("syslog"),
+    walOverwrite: parseBoolEnv("WALE_WAL_OVERWRITE", env["WALE_WAL_OVERWRITE"]),
     awsAccessKeyId: flags.awsAccessKeyId ?? nonEmpty(env["AWS_ACCESS_KEY_ID"]),
     awsInstanceProfile: instanceProfile,
     wabsAccountName: flags.wabsAccountName ?? nonEmpty(env["WABS_ACCOUNT_NAME"]),
     env: Object.freeze({ ...env }),
   });
+}
+
+/** WAL-E's `WALE_LOG_DESTINATION`: a comma list of `stderr` and `syslog` (default both). */
+function logDestinations(value: string | undefined): string[] {
+  const dest = (value ?? "stderr,syslog").split(",").map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== "");
+  const bad = dest.filter((d) => d !== "stderr" && d !== "syslog");
+  if (bad.length > 0 || dest.length === 0) {
+    throw new ConfigError("invalid value for WALE_LOG_DESTINATION", {
+      detail: `WALE_LOG_DESTINATION is "${value}".`,
+      hint: "Set WALE_LOG_DESTINATION to stderr (syslog is accepted but not implemented: " +
+        "its records go to stderr).",
+    });
+  }
+  return dest;
 }
 
 function kebab(s: string): string {

@@ -6,13 +6,15 @@
 import type { Encoding } from "../archive/pipeline.ts";
 import type { CommandDeps } from "../commands/context.ts";
 import { version } from "../commands/version.ts";
-import { walFetch, walFetchExitCode } from "../commands/wal_fetch.ts";
+import { walFetch } from "../commands/wal_fetch.ts";
 import { walPrefetch } from "../commands/wal_prefetch.ts";
 import { walPush } from "../commands/wal_push.ts";
 import { EXIT, UsageError, WalEError } from "../errors.ts";
 import { Logger, type LogSink } from "../log.ts";
+import { secretRedactor } from "../redact.ts";
 import { openStore } from "../storage/open.ts";
 import { type Config, resolveConfig } from "./config.ts";
+import { type CommandName, commandOf, exitCodeFor, isOsError } from "./exit_codes.ts";
 import type { Invocation } from "./invocation.ts";
 import { parseArgs } from "./program.ts";
 
@@ -33,23 +35,38 @@ export async function run(
   env: Readonly<Record<string, string>>,
   io: Io,
 ): Promise<number> {
-  let log = new Logger("wal_e.main", { sink: io.stderr });
-  let commandName: string | undefined;
+  // Every line to stderr goes through the redactor: under archive_command and restore_command
+  // it ends up in the PostgreSQL log.
+  const redact = secretRedactor(env);
+  const stderr: LogSink = (text) => io.stderr(redact(text));
+  let log = new Logger("wal_e.main", { sink: stderr });
+  // Known before anything can fail, so every failure gets this command's exit status.
+  const command = commandOf(argv);
   try {
     const parsed = parseArgs(argv, io.stdout);
     if (parsed.kind === "shown") return parsed.exitCode;
+    // version needs no configuration: it answers even when the environment is broken.
+    if (parsed.kind === "run" && parsed.invocation.name === "version") return version(io.stdout);
     const config = resolveConfig(parsed.flags, env);
     log = new Logger("wal_e.main", {
-      sink: config.logToStderr ? io.stderr : () => {},
-      threshold: config.terse ? "WARNING" : "INFO",
+      sink: stderr,
+      // Errors and warnings always reach stderr, whatever WALE_LOG_DESTINATION says.
+      threshold: config.terse || !config.logToStderr ? "WARNING" : "INFO",
     });
+    if (config.syslogRequested) {
+      log.warning({
+        msg: "syslog logging is not supported: logging to stderr",
+        detail: `WALE_LOG_DESTINATION is "${env["WALE_LOG_DESTINATION"]}".`,
+        hint: "Set WALE_LOG_DESTINATION=stderr and let PostgreSQL's logging collector or the " +
+          "service manager forward stderr to syslog.",
+      });
+    }
     if (parsed.kind === "none") {
       if (config.prefixUrl === undefined) await openStore(undefined, { env });
       log.error({ msg: "subcommand not implemented" });
       return EXIT.NO_SUBCOMMAND;
     }
     const inv = parsed.invocation;
-    commandName = inv.name;
     if (inv.name === "version") return version(io.stdout);
     if (ANNOUNCED.has(inv.name)) {
       const sub = inv.name === "delete" ? `delete ${inv.input.action}` : inv.name;
@@ -57,7 +74,7 @@ export async function run(
     }
     return await runWithStore(inv, config, log, io, argv);
   } catch (err) {
-    return report(err, log, io, commandName);
+    return report(err, log, stderr, command);
   }
 }
 
@@ -95,7 +112,7 @@ async function runWithStore(
       case "backup-list":
         return await (await import("../commands/backup_list.ts")).backupList(inv.input, deps);
       case "wal-push":
-        return await walPush(inv.input, deps);
+        return await walPush({ ...inv.input, overwrite: config.walOverwrite }, deps);
       case "wal-fetch":
         return await walFetch(inv.input, deps);
       case "wal-prefetch":
@@ -123,23 +140,29 @@ function encodingOf(config: Config): Encoding {
   };
 }
 
-/** Renders an error for the operator and picks the exit status. */
-function report(err: unknown, log: Logger, io: Io, command: string | undefined): number {
+/** Renders an error for the operator and picks the exit status from the one table. */
+function report(err: unknown, log: Logger, stderr: LogSink, command: CommandName | "none"): number {
   if (err instanceof UsageError) {
-    io.stderr(`wal-e: error: ${err.message}\n`);
-    if (err.detail !== undefined) io.stderr(`DETAIL: ${err.detail}\n`);
-    if (err.hint !== undefined) io.stderr(`HINT: ${err.hint}\n`);
-    return err.exitCode;
-  }
-  if (err instanceof WalEError) {
+    stderr(`wal-e: error: ${err.message}\n`);
+    if (err.detail !== undefined) stderr(`DETAIL: ${err.detail}\n`);
+    if (err.hint !== undefined) stderr(`HINT: ${err.hint}\n`);
+  } else if (err instanceof WalEError) {
     log.error({ msg: err.message, detail: err.detail, hint: err.hint });
-    return command === "wal-fetch" ? walFetchExitCode(err) : err.exitCode;
+  } else if (isOsError(err)) {
+    // An OS call we did not expect to fail (a file that vanished, a full disk): the operator
+    // needs the system's words, not our stack.
+    log.error({
+      msg: "a file system or system call failed",
+      detail: err.message,
+      hint: "Check the paths, permissions and free space named above.",
+    });
+  } else {
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    log.critical({
+      msg: "An unprocessed exception has avoided all error handling",
+      detail,
+      hint: "This is a bug in wal-e; please report it with this message.",
+    });
   }
-  const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  log.critical({
-    msg: "An unprocessed exception has avoided all error handling",
-    detail,
-    hint: "This is a bug in wal-e; please report it with this message.",
-  });
-  return command === "wal-fetch" ? EXIT.RESTORE_ABORT : EXIT.UNEXPECTED;
+  return exitCodeFor(command, err);
 }

@@ -190,8 +190,10 @@ export function mapS3Error(err: unknown, ctx: ErrorContext): WalEError {
     return new ObjectNotFoundError(ctx.notFoundKey, { cause: err });
   }
   if (status === 403 || c === "AccessDenied") {
+    // A HEAD's 403 has no body, so a wrong secret and a missing permission look alike here.
     return new ConfigError(
-      "S3 denied access: check the credentials (AWS_ACCESS_KEY_ID) and the bucket policy",
+      "S3 denied access: check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) " +
+        "and the bucket policy",
       {
         detail,
         hint: "The key needs s3:ListBucket on the bucket and s3:GetObject/PutObject/" +

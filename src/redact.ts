@@ -1,0 +1,70 @@
+/**
+ * Secret redaction for every line we write to stderr. Under `restore_command` and
+ * `archive_command` that text lands in the PostgreSQL log, which is read by far more people than
+ * may read the store's keys; an SDK error may quote a request URL with its SAS signature, or a
+ * header with a token. Two nets: the values of the secret variables we were given (and their
+ * URL-encoded forms), and patterns of credentials that appear in URLs and headers whatever their
+ * value (SAS `sig`, pre-signed S3 parameters, passwords in a URL's user part, auth tokens).
+ */
+
+/** Environment variables whose values are secrets. */
+export const SECRET_VARIABLES: readonly string[] = [
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_SECURITY_TOKEN",
+  "WABS_ACCESS_KEY",
+  "WABS_SAS_TOKEN",
+  "SWIFT_PASSWORD",
+  "WALE_GPG_PASSPHRASE",
+  "PGPASSWORD",
+];
+
+const MASK = "<redacted>";
+
+/** Query parameters and header-like fields that carry credentials, whatever their value. */
+const PATTERNS: readonly [RegExp, string][] = [
+  // SAS signature, S3 pre-signed parameters, generic token/password/secret parameters.
+  [
+    /([?&;](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|token|password|secret|access_token)=)[^&\s"'<>]+/gi,
+    `$1${MASK}`,
+  ],
+  // user:password@ in URLs.
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@"']+:)[^\s@/"']+@/gi, `$1${MASK}@`],
+  // Authorization / token headers as SDKs and fetch print them.
+  [
+    /((?:authorization|x-auth-token|x-storage-token|x-subject-token|x-amz-security-token|x-ms-encryption-key)["']?\s*[:=]\s*["']?)[^\s"',}]+(?:\s+[^\s"',}]+)?/gi,
+    `$1${MASK}`,
+  ],
+  // Swift tempauth tokens and Keystone Fernet tokens, wherever they are quoted.
+  [/\bAUTH_tk[0-9a-f]{16,}\b/g, MASK],
+  [/\bgAAAAA[A-Za-z0-9_-]{40,}/g, MASK],
+];
+
+/** Turns text into text without the secrets in `env`; identity when there is nothing to hide. */
+export function secretRedactor(env: Readonly<Record<string, string>>): (text: string) => string {
+  const values = new Set<string>();
+  for (const name of SECRET_VARIABLES) {
+    const v = env[name]?.trim();
+    // Very short values would mask ordinary words; real secrets are long.
+    if (v === undefined || v.length < 6) continue;
+    values.add(v);
+    values.add(encodeURIComponent(v));
+    // A SAS token is a query string: its signature may appear decoded or re-encoded.
+    for (const part of v.replace(/^\?/, "").split("&")) {
+      const [k, val] = part.split("=", 2);
+      if (k?.toLowerCase() === "sig" && val !== undefined && val.length >= 6) {
+        values.add(val);
+        try {
+          values.add(decodeURIComponent(val));
+        } catch { /* not encoded */ }
+      }
+    }
+  }
+  const literals = [...values].sort((a, b) => b.length - a.length);
+  return (text: string): string => {
+    let out = text;
+    for (const v of literals) out = out.replaceAll(v, MASK);
+    for (const [re, to] of PATTERNS) out = out.replace(re, to);
+    return out;
+  };
+}
