@@ -5,14 +5,15 @@
  *
  * Exit status: 0 restored; 1 not in the archive (PostgreSQL's "end of archive"); any other
  * failure RESTORE_ABORT (126), which makes PostgreSQL stop recovery rather than promote with
- * WAL missing (a deliberate deviation, see `EXIT.RESTORE_ABORT`).
+ * WAL missing (a deliberate deviation, see `src/cli/exit_codes.ts`).
  */
 import { basename, dirname, join } from "node:path";
 import { walKey } from "../archive/keys.ts";
 import { openDecompressed } from "../archive/pipeline.ts";
-import { EXIT, isNotFound, WalEError } from "../errors.ts";
+import { EXIT, isNotFound } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
 import { servePrefetched, startPrefetch } from "./wal_prefetch.ts";
+import { checkFetchDestination, checkWalFileName } from "./wal_files.ts";
 
 /** Input of wal-fetch. */
 export interface WalFetchInput {
@@ -24,15 +25,11 @@ export interface WalFetchInput {
   prefetch: number;
 }
 
-/** Exit status for an error that ended wal-fetch (see the module comment). */
-export function walFetchExitCode(err: unknown): number {
-  if (isNotFound(err)) return EXIT.USER;
-  if (err instanceof WalEError && err.exitCode === EXIT.OK) return EXIT.OK;
-  return EXIT.RESTORE_ABORT;
-}
-
 /** Runs wal-fetch; resolves to the exit status. */
 export async function walFetch(input: WalFetchInput, deps: CommandDeps): Promise<number> {
+  // Before any store call: a bad name must not become a key, a bad destination not a download.
+  checkWalFileName(input.segmentName, "wal-fetch", input.destination);
+  await checkFetchDestination(input.destination);
   if (input.prefetch > 0) {
     const served = await servePrefetched(input, deps);
     // Started before our own download so the next segments arrive while this one does.

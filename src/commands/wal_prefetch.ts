@@ -13,6 +13,7 @@ import { isNotFound } from "../errors.ts";
 import { nextSegmentName, SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
 import { decodeToFile, type WalFetchInput } from "./wal_fetch.ts";
+import { checkWalFileName, localFileError } from "./wal_files.ts";
 
 /** Input of wal-prefetch. */
 export interface WalPrefetchInput {
@@ -131,7 +132,13 @@ export async function startPrefetch(
 
 /** Runs wal-prefetch: downloads each segment into the prefetch area; resolves to the status. */
 export async function walPrefetch(input: WalPrefetchInput, deps: CommandDeps): Promise<number> {
-  const base = await Deno.realPath(input.baseDirectory);
+  for (const seg of input.segmentNames) checkWalFileName(seg, "wal-prefetch");
+  let base: string;
+  try {
+    base = await Deno.realPath(input.baseDirectory);
+  } catch (err) {
+    throw localFileError(err, input.baseDirectory, "the prefetch base directory is not usable");
+  }
   const { done, running } = areas(base);
   const log = deps.log.child("wal_e.worker.prefetch");
   let failed = 0;

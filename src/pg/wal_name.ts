@@ -6,6 +6,14 @@
 /** A 24-hex WAL segment name. */
 export const SEGMENT_RE = /^[0-9A-F]{24}$/;
 
+/**
+ * Every name PostgreSQL archives and asks back through `%f`: segments, `.partial` segments (a
+ * promoted standby's last one), backup history files and timeline history files. Commands
+ * check names against it before any store call, so a key never leaves its prefix.
+ */
+export const WAL_FILE_RE =
+  /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
+
 /** Default `wal_segment_size`. */
 export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 

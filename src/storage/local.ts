@@ -4,7 +4,7 @@
  * directory, fsync, rename, fsync of the directory; readers never see a partial object.
  */
 import { dirname, join } from "node:path";
-import { ObjectNotFoundError, StoreError } from "../errors.ts";
+import { ConfigError, ObjectNotFoundError, StoreError } from "../errors.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Infix of temporary files; listings skip names containing it. */
@@ -96,8 +96,35 @@ export class LocalStore implements Store {
       const file = await Deno.open(this.#path(key), { read: true });
       return file.readable;
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new ObjectNotFoundError(this.url(key));
+      if (err instanceof Deno.errors.NotFound) {
+        await this.#checkRoot();
+        throw new ObjectNotFoundError(this.url(key));
+      }
       throw storeIoError(err, this.#path(key));
+    }
+  }
+
+  /**
+   * A missing object is "not in the archive" only when the prefix directory itself is there:
+   * a missing root is an unmounted or mistyped archive, which wal-fetch must not report to
+   * PostgreSQL as the end of the archive.
+   */
+  async #checkRoot(): Promise<void> {
+    const root = this.#root.replace(/(.)\/$/, "$1");
+    let isDir = false;
+    try {
+      isDir = (await Deno.stat(root)).isDirectory;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) {
+        throw storeIoError(err, root);
+      }
+    }
+    if (!isDir) {
+      throw new ConfigError("the storage prefix directory does not exist", {
+        detail: `"${root}" (from the file:// prefix) is missing or not a directory.`,
+        hint: "Is the archive's file system mounted? Otherwise fix WALE_FILE_PREFIX, or create " +
+          "the directory owned by the user that runs wal-e.",
+      });
     }
   }
 
@@ -203,11 +230,10 @@ export async function ensureDir(dir: string): Promise<void> {
   for (let d = dir;; d = dirname(d)) {
     try {
       if ((await Deno.stat(d)).isDirectory) break;
-      throw new StoreError("a path in the storage prefix is not a directory", {
-        detail: `"${d}" exists and is not a directory.`,
-      });
+      throw notADirectory(d);
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (err instanceof Deno.errors.NotADirectory) throw notADirectory(d);
+      if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, d);
       missing.push(d);
       if (d === "/") break;
     }
@@ -222,8 +248,16 @@ export async function ensureDir(dir: string): Promise<void> {
   }
 }
 
-function storeIoError(err: unknown, path: string): StoreError {
-  if (err instanceof StoreError) return err;
+function notADirectory(path: string): ConfigError {
+  return new ConfigError("a path in the storage prefix is not a directory", {
+    detail: `"${path}" or one of its parents exists and is not a directory.`,
+    hint: "Fix WALE_FILE_PREFIX: it must name a directory (or a path that can become one).",
+  });
+}
+
+function storeIoError(err: unknown, path: string): StoreError | ConfigError {
+  if (err instanceof StoreError || err instanceof ConfigError) return err;
+  if (err instanceof Deno.errors.NotADirectory) return notADirectory(path);
   const reason = err instanceof Error ? err.message : String(err);
   const denied = err instanceof Deno.errors.PermissionDenied;
   return new StoreError(denied ? "permission denied in the storage prefix" : "storage I/O failed", {

@@ -55,6 +55,15 @@ export function parsePrefix(url: string): ParsedPrefix {
       hint: `Write it as ${scheme}://NAME/path.`,
     });
   }
+  if (scheme === "file" && storeName !== "" && storeName.toLowerCase() !== "localhost") {
+    // WAL-E ignored the host part, so file://tmp/x archived into /x: never what was meant.
+    throw new ConfigError("file prefix names a host", {
+      detail: `The prefix "${url}" has "${storeName}" where a file URL has its host; the ` +
+        `path is "${path || "/"}".`,
+      hint: `Write file:///${storeName}${path} (three slashes) or ` +
+        `file://localhost/${storeName}${path}.`,
+    });
+  }
   const pathPrefix = stripped === "" || stripped.endsWith("/") ? stripped : `${stripped}/`;
   return { scheme: scheme as Scheme, storeName, pathPrefix, url };
 }

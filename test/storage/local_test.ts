@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { ConfigError, ObjectNotFoundError } from "../../src/errors.ts";
 import { LocalStore, pythonIsoUtc } from "../../src/storage/local.ts";
 import { storeContract } from "./store_contract.ts";
 
 storeContract("local", async () => {
   const dir = await Deno.makeTempDir({ prefix: "wal-e-local-" });
+  // The prefix directory exists, as a bucket does for the cloud stores.
+  await Deno.mkdir(`${dir}/prefix`);
   return {
     store: new LocalStore(`${dir.slice(1)}/prefix/`),
     dispose: () => Deno.remove(dir, { recursive: true }),
@@ -46,4 +49,21 @@ Deno.test("local store lists times as Python's utcfromtimestamp().isoformat()", 
     "2026-11-25T01:06:53.595000",
   );
   assert.equal(pythonIsoUtc(new Date(Date.UTC(2026, 10, 25, 1, 6, 53, 0))), "2026-11-25T01:06:53");
+});
+
+Deno.test("local store: a missing key under a missing prefix directory is a ConfigError, not 'not found'", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const s = new LocalStore(`${dir.slice(1)}/unmounted/pg/`);
+    await assert.rejects(() => s.get("wal_005/A.lzo"), ConfigError);
+    await Deno.mkdir(`${dir}/unmounted/pg`, { recursive: true });
+    await assert.rejects(() => s.get("wal_005/A.lzo"), ObjectNotFoundError);
+    // A prefix through a regular file is a configuration mistake too, on every operation.
+    await Deno.writeTextFile(`${dir}/file`, "x");
+    const f = new LocalStore(`${dir.slice(1)}/file/pg/`);
+    await assert.rejects(() => f.get("wal_005/A.lzo"), ConfigError);
+    await assert.rejects(() => f.put("wal_005/A.lzo", new Blob(["x"]).stream()), ConfigError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
