@@ -7,16 +7,24 @@
  * `archive_status/` means "no extra work" instead of a crash; a pooled segment whose file
  * vanished keeps its `.ready` (PostgreSQL removes orphans itself) instead of being marked done
  * without having been stored; a `.ready` that PostgreSQL renamed meanwhile is not an error.
+ *
+ * An object already archived under the segment's key is never silently replaced (WAL-E
+ * overwrote it): identical content is success without an upload (PostgreSQL re-archives a
+ * segment after a crash between our upload and its `.done`); different content, or content we
+ * cannot read back (encrypted without a secret key here), is refused with an error unless
+ * `WALE_WAL_OVERWRITE` is set, as PostgreSQL's documentation asks of an archive_command. A
+ * stored copy that no longer decodes is replaced, with a warning: the local file is better.
  */
 import { basename, dirname, join } from "node:path";
-import { uploadCompressed } from "../archive/pipeline.ts";
+import { openDecompressed, uploadCompressed } from "../archive/pipeline.ts";
 import { fileSource } from "../archive/file_source.ts";
 import { walKey } from "../archive/keys.ts";
-import { UserError } from "../errors.ts";
+import { ConfigError, CorruptArchiveError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
 import { runPool } from "../archive/pool.ts";
+import { openWalFile, statWalFileToPush } from "./wal_files.ts";
 
 /** Input of wal-push. */
 export interface WalPushInput {
@@ -24,30 +32,22 @@ export interface WalPushInput {
   segmentPath: string;
   /** Uploads in flight, the explicit file included (default 32). */
   poolSize: number;
+  /** Replace an archived copy with different content (`WALE_WAL_OVERWRITE`), with a warning. */
+  overwrite?: boolean;
 }
 
 /** Runs wal-push; resolves to the exit status. */
 export async function walPush(input: WalPushInput, deps: CommandDeps): Promise<number> {
   const log = deps.log.child("wal_e.worker.upload");
   const explicit = input.segmentPath;
-  let explicitInfo: Deno.FileInfo;
-  try {
-    explicitInfo = await Deno.stat(explicit);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new UserError("could not find file for wal-push", {
-        detail: `The file "${explicit}" does not exist.`,
-        hint: "Check that the path is valid and that the file has not been removed.",
-      });
-    }
-    throw err;
-  }
+  const explicitInfo = await statWalFileToPush(explicit);
+  const overwrite = input.overwrite === true;
   const pooled = input.poolSize > 1
     ? await readySegments(dirname(explicit), basename(explicit), input.poolSize - 1)
     : [];
   const jobs = [
-    () => pushFile(explicit, explicitInfo, deps, log),
-    ...pooled.map((name) => () => pushPooled(dirname(explicit), name, deps, log)),
+    () => pushFile(explicit, explicitInfo, overwrite, deps, log),
+    ...pooled.map((name) => () => pushPooled(dirname(explicit), name, overwrite, deps, log)),
   ];
   await runPool(jobs, input.poolSize);
   return 0;
@@ -72,7 +72,13 @@ export async function readySegments(
   return names.sort().slice(0, limit);
 }
 
-async function pushPooled(walDir: string, name: string, deps: CommandDeps, log: Logger) {
+async function pushPooled(
+  walDir: string,
+  name: string,
+  overwrite: boolean,
+  deps: CommandDeps,
+  log: Logger,
+) {
   const path = join(walDir, name);
   const fields = {
     action: "push-wal",
@@ -93,7 +99,7 @@ async function pushPooled(walDir: string, name: string, deps: CommandDeps, log: 
     return;
   }
   if (!SEGMENT_RE.test(name)) return;
-  await pushFile(path, info, deps, log);
+  await pushFile(path, info, overwrite, deps, log);
   await markDone(walDir, name);
 }
 
@@ -108,18 +114,49 @@ async function markDone(walDir: string, name: string): Promise<void> {
 }
 
 /** Uploads one WAL file; the lzop header records its mode and mtime as `lzop < file` does. */
-async function pushFile(path: string, info: Deno.FileInfo, deps: CommandDeps, log: Logger) {
+async function pushFile(
+  path: string,
+  info: Deno.FileInfo,
+  overwrite: boolean,
+  deps: CommandDeps,
+  log: Logger,
+) {
   const name = basename(path);
   const key = walKey(name);
   const url = deps.store.url(key);
   const fields = { action: "push-wal", key: url, prefix: deps.store.pathPrefix, seg: name };
+  if (await deps.store.exists(key)) {
+    const verdict = await compareArchived(path, key, deps);
+    if (verdict === "identical") {
+      log.info({
+        msg: "WAL file already archived with identical content",
+        detail: `"${url}" holds the same bytes as "${path}"; nothing to upload.`,
+        structured: { ...fields, state: "complete" },
+      });
+      return;
+    }
+    const why = verdict === "different"
+      ? `"${url}" holds different content than "${path}".`
+      : verdict === "corrupt"
+      ? `"${url}" no longer decodes: it is replaced by the local file.`
+      : `"${url}" cannot be read back to compare (${verdict.reason}).`;
+    if (verdict !== "corrupt" && !overwrite) {
+      throw new UserError("refusing to overwrite an archived WAL file", {
+        detail: why,
+        hint: "Two clusters may be archiving into one prefix (a restored copy with archiving " +
+          "still on?). Check, then move the object away, or set WALE_WAL_OVERWRITE=1 to " +
+          "replace it.",
+      });
+    }
+    log.warning({ msg: "overwriting an archived WAL file", detail: why });
+  }
   log.info({
     msg: "begin archiving a file",
     detail: `Uploading "${path}" to "${url}".`,
     structured: { ...fields, state: "begin" },
   });
   const started = performance.now();
-  const file = await Deno.open(path, { read: true });
+  const file = await openWalFile(path);
   const stats = await uploadCompressed(deps.store, key, fileSource(file), {
     mode: info.mode ?? 0,
     mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
@@ -132,4 +169,46 @@ async function pushFile(path: string, info: Deno.FileInfo, deps: CommandDeps, lo
     detail: `Archiving to "${url}" complete at ${rate}KiB/s.`,
     structured: { ...fields, rate, state: "complete" },
   });
+}
+
+type Verdict = "identical" | "different" | "corrupt" | { reason: string };
+
+/** Compares the archived object `key`, decoded, with the local file at `path`, streaming. */
+async function compareArchived(path: string, key: string, deps: CommandDeps): Promise<Verdict> {
+  let archived: ReadableStream<Uint8Array>;
+  try {
+    archived = await openDecompressed(deps.store, key, { encoding: deps.encoding });
+  } catch (err) {
+    // No key to decrypt it here: we cannot tell, and say so.
+    if (err instanceof ConfigError) return { reason: err.message };
+    throw err;
+  }
+  const file = await openWalFile(path);
+  const local = new Uint8Array(1 << 20);
+  let filled = 0;
+  let pos = 0;
+  try {
+    for await (const chunk of archived) {
+      let off = 0;
+      while (off < chunk.length) {
+        if (pos === filled) {
+          filled = (await file.read(local)) ?? 0;
+          pos = 0;
+          if (filled === 0) return "different"; // the archived copy is longer
+        }
+        const n = Math.min(filled - pos, chunk.length - off);
+        for (let i = 0; i < n; i++) if (local[pos + i] !== chunk[off + i]) return "different";
+        pos += n;
+        off += n;
+      }
+    }
+    if (pos < filled || ((await file.read(local)) ?? 0) > 0) return "different";
+    return "identical";
+  } catch (err) {
+    if (err instanceof CorruptArchiveError) return "corrupt";
+    throw err;
+  } finally {
+    file.close();
+    await archived.cancel().catch(() => {});
+  }
 }
