@@ -120,8 +120,11 @@ export const ENVIRONMENT_HELP = `Environment:
   WALE_GPG_KEY_ID       encrypt/decrypt with this key (no gpg binary needed when
                         WALE_GPG_PUBLIC_KEY_FILE / WALE_GPG_SECRET_KEY_FILE name armored
                         key files; WALE_GPG_PASSPHRASE unlocks a protected secret key)
-  WALE_LOG_DESTINATION  comma list of stderr, syslog (syslog is not supported yet)
+  WALE_LOG_DESTINATION  comma list of stderr, syslog (syslog is not supported: warnings
+                        and errors always go to stderr)
   WALE_RETRIES          attempts for retried storage operations
+  WALE_WAL_OVERWRITE    1: wal-push may replace an archived WAL file whose content differs
+                        (refused by default; identical content is always success)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or AWS_SECURITY_TOKEN),
   AWS_REGION, AWS_INSTANCE_PROFILE, WALE_S3_ENDPOINT, WALE_S3_STORAGE_CLASS
                         S3
