@@ -37,6 +37,8 @@ Deno.test("wal-fetch of a missing segment exits 1 and leaves nothing at the dest
     const { runWalE } = await import("../support/wal_e.ts");
     const dest = join(tmp, "pg_wal", "RECOVERYXLOG");
     await Deno.mkdir(join(tmp, "pg_wal"));
+    // The archive exists (a missing archive directory is a configuration error, exit 126).
+    await Deno.mkdir(join(tmp, "archive"));
     const r = await runWalE(
       ["wal-fetch", "-p0", "0000000100000000000000FF", dest],
       { WALE_FILE_PREFIX: `file://localhost${tmp}/archive` },
