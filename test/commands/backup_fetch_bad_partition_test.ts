@@ -58,13 +58,18 @@ const PART0: Member[] = [
   { name: "/", type: "directory" },
   { name: "PG_VERSION", data: new TextEncoder().encode("15\n") },
   { name: "backup_label", data: new TextEncoder().encode("START WAL LOCATION: 0/2000028\n") },
+  { name: "tablespace_map", data: new TextEncoder().encode("16384 /src/ts\n") },
   { name: "base/", type: "directory" },
   { name: "base/1/", type: "directory" },
 ];
-const PART1: Member[] = Array.from({ length: 20 }, (_, i) => ({
-  name: `global/${1000 + i}`,
-  data: fill(700, i),
-}));
+const PART1: Member[] = [
+  ...Array.from({ length: 20 }, (_, i) => ({ name: `global/${1000 + i}`, data: fill(700, i) })),
+  // A tablespace's files: written through the restore spec's link when there is one.
+  ...Array.from({ length: 5 }, (_, i) => ({
+    name: `pg_tblspc/16384/PG_15_202209061/5/${16400 + i}`,
+    data: fill(900, i),
+  })),
+];
 const PART2: Member[] = Array.from({ length: 20 }, (_, i) => ({
   name: `base/1/${2000 + i}`,
   data: fill(3000, i),
@@ -185,6 +190,53 @@ Deno.test("backup-fetch of intact partitions restores every member and backup_la
     }
     assert.deepEqual(await Deno.readFile(join(target, "base/1/2019")), PART2[19]?.data);
     assert.ok(!files.some((f) => f.includes("wal-e")), files.join(" "));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+/** A restore spec putting tablespace 16384 at `ts`. */
+async function specFile(tmp: string, ts: string): Promise<string> {
+  const path = join(tmp, "spec.json");
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({ tablespaces: ["16384"], "16384": { loc: `${ts}/`, link: "pg_tblspc/16384" } }),
+  );
+  return path;
+}
+
+Deno.test("a failed backup-fetch with a restore spec removes the directories and links it made", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const prefix = await storeWith(join(tmp, "store"), (t) => t.bytes.subarray(0, t.ends[9]));
+    const target = join(tmp, "restore");
+    const ts = join(tmp, "ts");
+    const spec = await specFile(tmp, ts);
+    const out = await runWalE(["backup-fetch", target, "LATEST", "--restore-spec", spec], {
+      WALE_FILE_PREFIX: prefix,
+    });
+    assertCleanFailure(out, /end-of-archive/);
+    assert.deepEqual((await tree(tmp)).filter((p) => !p.startsWith("store")), ["spec.json"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("backup-fetch with a restore spec puts backup_label and the rewritten map in place", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const prefix = await storeWith(join(tmp, "store"), (t) => t.bytes);
+    const target = join(tmp, "restore");
+    const ts = join(tmp, "ts");
+    const spec = await specFile(tmp, ts);
+    const out = await runWalE(["backup-fetch", target, "LATEST", "--restore-spec", spec], {
+      WALE_FILE_PREFIX: prefix,
+    });
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(await Deno.readTextFile(join(target, "tablespace_map")), `16384 ${ts}\n`);
+    assert.match(await Deno.readTextFile(join(target, "backup_label")), /^START WAL/);
+    assert.deepEqual(await Deno.readFile(join(ts, "PG_15_202209061/5/16404")), fill(900, 4));
+    assert.ok(!(await tree(target)).some((f) => f.includes("wal-e")));
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
