@@ -11,6 +11,14 @@
  * directories created implicitly by one volume get their own attributes when their entry
  * arrives in another; directory modes and times are applied at `finish()`, after all children
  * were written, and every written file and directory is fsynced then.
+ *
+ * Completeness: a tar stream must end with its end-of-archive marker (at least two zero blocks
+ * after the last member; Python's tarfile and tar-stream both write it), so a stream cut at a
+ * member boundary is refused like one cut inside a member (CorruptArchiveError).
+ *
+ * Undo: the extractor remembers every path it created (never the ones that existed before),
+ * so a failed restore can `rollback()` to the target as it was; `deferred` root files
+ * (`backup_label`) are written under a pending name and only `commit()` puts them in place.
  */
 import { drained } from "./drained.ts";
 import { extract as tarExtract } from "tar-stream";
@@ -27,6 +35,25 @@ export interface ExtractOptions {
   /** Apply owners (by user/group name, falling back to the numeric ids). Default: when root. */
   chown?: boolean;
   log?: Logger;
+  /**
+   * Root-level file names (e.g. `backup_label`, `tablespace_map`) written under a pending name
+   * until `commit()`, in the order `commit()` renames them.
+   */
+  deferred?: readonly string[];
+}
+
+/** Suffix of a deferred file until `commit()`. */
+export const PENDING_SUFFIX = ".wal-e-pending";
+
+/** Zero bytes that must follow the last member: two 512-byte blocks. */
+const END_OF_ARCHIVE = 1024;
+
+/** What `rollback()` could not undo. */
+export interface RollbackResult {
+  /** Paths this extractor created that are still there (removal failed). */
+  left: string[];
+  /** Paths that existed before and were overwritten (their old contents are gone). */
+  overwritten: number;
 }
 
 interface DirAttrs {
@@ -49,6 +76,25 @@ interface Header {
   uname: string | null;
   gname: string | null;
   linkname: string | null;
+  size: number | null;
+}
+
+/** One tar-stream entry: its header, data and the byte offset of its header. */
+interface Entry extends AsyncIterable<Uint8Array> {
+  header: Header;
+  offset: number;
+}
+
+/** Where the stream was when something went wrong, for messages. */
+interface Position {
+  /** The member being extracted, if any. */
+  current: string | undefined;
+  /** The last member fully extracted. */
+  last: string | undefined;
+  /** Byte offset just after the last member's data (its padding included). */
+  lastEnd: number;
+  /** Bytes of tar stream read. */
+  fed: number;
 }
 
 /** Extracts tar streams into one target directory. */
@@ -61,6 +107,11 @@ export class Extractor {
   readonly #safeDirs = new Set<string>([""]);
   readonly #dirAttrs = new Map<string, DirAttrs>();
   readonly #written = new Set<string>();
+  readonly #deferred: readonly string[];
+  /** Paths created by this extractor, in creation order (a parent before its children). */
+  readonly #created: string[] = [];
+  readonly #createdSet = new Set<string>();
+  readonly #overwritten = new Set<string>();
   #ids: { users: Map<string, number>; groups: Map<string, number> } | undefined;
 
   /** `root` must be an existing directory; it is used through its real path. */
@@ -69,6 +120,7 @@ export class Extractor {
     this.#trusted = new Set([...(options.trustedLinks ?? [])].map((l) => l.replace(/\/+$/, "")));
     this.#chown = options.chown ?? Deno.uid() === 0;
     this.#log = options.log;
+    this.#deferred = options.deferred ?? [];
   }
 
   /** An extractor into the existing directory `target`. */
@@ -76,30 +128,71 @@ export class Extractor {
     return new Extractor(await Deno.realPath(target), options);
   }
 
-  /** Extracts one tar stream. Rejects (after cancelling `tar`) on the first bad member. */
-  async extract(tar: ReadableStream<Uint8Array>): Promise<void> {
+  /**
+   * Extracts one tar stream. Rejects (after cancelling `tar`) on the first bad member, on a
+   * damaged or incomplete tar (CorruptArchiveError saying where), or with the error `tar`
+   * itself failed with (left as it is, so the caller can tell a cut download). Extracting the
+   * same stream again rewrites every member from scratch.
+   */
+  async extract(tar: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<void> {
     const ex = tarExtract();
+    const pos: Position = { current: undefined, last: undefined, lastEnd: 0, fed: 0 };
+    let lastNonZero = -1;
+    let inputError: { err: unknown } | undefined;
+    let tarError: unknown;
+    ex.on("error", (err: unknown) => (tarError ??= err));
+    const reader = tar.getReader();
     const feeding = (async () => {
-      try {
-        // Leaving the loop early cancels `tar` (for-await over a Web stream does).
-        for await (const chunk of tar) {
-          if (ex.destroyed) break;
-          if (!ex.write(chunk)) await drained(ex, "tar extractor");
+      for (;;) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          signal?.throwIfAborted();
+          r = await reader.read();
+        } catch (err) {
+          inputError = { err };
+          ex.destroy(err instanceof Error ? err : new Error(String(err)));
+          return;
         }
-        if (!ex.destroyed) ex.end(undefined); // the .d.ts wants an argument (TOOLCHAIN.md)
-      } catch (err) {
-        ex.destroy(err instanceof Error ? err : new Error(String(err)));
+        if (r.done) break;
+        if (ex.destroyed) break;
+        const nz = lastNonZeroIndex(r.value);
+        if (nz >= 0) lastNonZero = pos.fed + nz;
+        pos.fed += r.value.length;
+        if (!ex.write(r.value)) {
+          try {
+            await drained(ex, "tar extractor");
+          } catch {
+            break; // the extractor failed: its error is reported by the loop below
+          }
+        }
       }
+      if (ex.destroyed) await reader.cancel().catch(() => {});
+      else ex.end(undefined); // the .d.ts wants an argument (TOOLCHAIN.md)
     })();
     try {
-      for await (const entry of ex) {
-        await this.#member(entry.header as Header, entry as AsyncIterable<Uint8Array>);
+      const entries = ex as AsyncIterable<Entry>;
+      for await (const entry of tarSide(entries)) {
+        const h = entry.header;
+        pos.current = h.name;
+        await this.#member(h, tarSide(entry));
+        const size = h.type === "directory" ? 0 : h.size ?? 0;
+        pos.lastEnd = entry.offset + 512 + Math.ceil(size / 512) * 512;
+        pos.last = h.name;
+        pos.current = undefined;
       }
     } catch (err) {
       ex.destroy();
-      throw err;
-    } finally {
       await feeding;
+      if (inputError !== undefined) throw inputError.err;
+      if (err instanceof TarSideError) throw damaged(tarError ?? err.cause, pos);
+      throw err;
+    }
+    await feeding;
+    if (inputError !== undefined) throw inputError.err;
+    // tar-stream skips zero blocks; anything else after the last member would have been
+    // a member (or an error), except a lone extended header, caught by the zero check.
+    if (pos.fed - pos.lastEnd < END_OF_ARCHIVE || lastNonZero >= pos.lastEnd) {
+      throw damaged(undefined, pos);
     }
   }
 
@@ -116,6 +209,62 @@ export class Extractor {
     const parents = new Set<string>([this.#root, ...dirs.map(([rel]) => this.#abs(rel))]);
     for (const f of files) parents.add(f.slice(0, f.lastIndexOf("/")) || "/");
     await fsyncAll([...files, ...parents]);
+  }
+
+  /** The pending path of deferred root file `name`, when the archive held it. */
+  pendingPath(name: string): string | undefined {
+    const abs = this.#abs(name + PENDING_SUFFIX);
+    return this.#written.has(abs) ? abs : undefined;
+  }
+
+  /**
+   * Puts the deferred files in place (fsynced, renamed in the order given at creation, then
+   * the target directory fsynced). Call after `finish()`, once everything else succeeded.
+   */
+  async commit(): Promise<void> {
+    let renamed = false;
+    for (const name of this.#deferred) {
+      const pending = this.pendingPath(name);
+      if (pending === undefined) continue;
+      await fsyncAll([pending]);
+      const abs = this.#abs(name);
+      await Deno.rename(pending, abs);
+      this.#written.delete(pending);
+      this.#written.add(abs);
+      renamed = true;
+    }
+    if (renamed) await fsyncAll([this.#root]);
+  }
+
+  /**
+   * Removes what this extractor created, newest first; files that existed before are left
+   * (overwritten ones are counted). Call only once no extraction is running.
+   */
+  async rollback(): Promise<RollbackResult> {
+    const left: string[] = [];
+    for (const abs of [...this.#created].reverse()) {
+      try {
+        await Deno.remove(abs);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) left.push(abs);
+      }
+    }
+    this.#created.length = 0;
+    this.#createdSet.clear();
+    this.#written.clear();
+    return { left: left.reverse(), overwritten: this.#overwritten.size };
+  }
+
+  /** Records that `abs` was created by this extractor. */
+  #made(abs: string): void {
+    if (this.#createdSet.has(abs)) return;
+    this.#createdSet.add(abs);
+    this.#created.push(abs);
+  }
+
+  /** Records that `abs` existed and is about to be replaced (unless this extractor made it). */
+  #replacing(abs: string): void {
+    if (!this.#createdSet.has(abs)) this.#overwritten.add(abs);
   }
 
   #abs(rel: string): string {
@@ -172,6 +321,7 @@ export class Extractor {
     if (st === undefined) {
       try {
         await Deno.mkdir(abs, { mode: 0o700 });
+        this.#made(abs);
       } catch (err) {
         if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
         return await this.#ensureDir(rel); // created concurrently: check what it is
@@ -199,9 +349,17 @@ export class Extractor {
 
   async #file(rel: string, attrs: DirAttrs, data: AsyncIterable<Uint8Array>): Promise<void> {
     if (rel === "") throw refuse(rel, "the root entry is not a directory");
-    const abs = await this.#prepare(rel);
-    await removeIfLink(abs);
-    const file = await Deno.open(abs, { write: true, create: true, truncate: true, mode: 0o600 });
+    const abs = await this.#prepare(this.#deferred.includes(rel) ? rel + PENDING_SUFFIX : rel);
+    await removeIfLink(abs, () => this.#replacing(abs));
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(abs, { write: true, createNew: true, mode: 0o600 });
+      this.#made(abs);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      this.#replacing(abs);
+      file = await Deno.open(abs, { write: true, truncate: true });
+    }
     try {
       for await (const chunk of data) {
         let off = 0;
@@ -209,7 +367,8 @@ export class Extractor {
       }
     } catch (err) {
       file.close();
-      await Deno.remove(abs).catch(() => {});
+      // Only a file of ours goes; an operator's file stays (it was overwritten already).
+      if (this.#createdSet.has(abs)) await Deno.remove(abs).catch(() => {});
       throw err;
     }
     file.close();
@@ -229,10 +388,14 @@ export class Extractor {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     }
     if (st?.isDirectory === true) throw refuse(rel, "a directory would be replaced by a symlink");
-    if (st !== undefined) await Deno.remove(abs);
+    if (st !== undefined) {
+      this.#replacing(abs);
+      await Deno.remove(abs);
+    }
     // Stored verbatim, never followed (§4.2); nothing is ever written through it later
     // unless the caller trusts it.
     await Deno.symlink(target, abs);
+    if (st === undefined) this.#made(abs);
   }
 
   async #hardLink(rel: string, targetRel: string): Promise<void> {
@@ -241,9 +404,16 @@ export class Extractor {
     const target = await this.#prepare(targetRel);
     const st = await Deno.lstat(target);
     if (!st.isFile) throw refuse(rel, "a hard link to something other than a regular file");
-    await removeIfLink(abs);
-    await Deno.remove(abs).catch(() => {});
+    let existed = true;
+    try {
+      await Deno.remove(abs);
+      this.#replacing(abs);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      existed = false;
+    }
     await Deno.link(target, abs);
+    if (!existed) this.#made(abs);
   }
 
   async #owner(abs: string, a: DirAttrs): Promise<void> {
@@ -274,12 +444,92 @@ function refuse(name: string, why: string): CorruptArchiveError {
   });
 }
 
-async function removeIfLink(abs: string): Promise<void> {
+async function removeIfLink(abs: string, before: () => void): Promise<void> {
   try {
-    if ((await Deno.lstat(abs)).isSymlink) await Deno.remove(abs);
+    if ((await Deno.lstat(abs)).isSymlink) {
+      before();
+      await Deno.remove(abs);
+    }
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
+}
+
+/** An error raised by the tar reader (not by our file writes); `cause` is what it threw. */
+class TarSideError extends Error {
+  constructor(cause: unknown) {
+    super("tar stream failed", { cause });
+  }
+}
+
+/** `src` with every error it raises wrapped in TarSideError. */
+async function* tarSide<T>(src: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = src[Symbol.asyncIterator]();
+  let ended = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<T>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        ended = true;
+        throw new TarSideError(err);
+      }
+      if (r.done === true) {
+        ended = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    // Left early (our own write failed): release the source, as for-await would.
+    if (!ended) await it.return?.();
+  }
+}
+
+/** Index of the last non-zero byte of `b`, or -1. */
+function lastNonZeroIndex(b: Uint8Array): number {
+  for (let i = b.length - 1; i >= 0; i--) if (b[i] !== 0) return i;
+  return -1;
+}
+
+/** The CorruptArchiveError for a tar stream that is damaged (`cause`) or ends early. */
+function damaged(cause: unknown, pos: Position): CorruptArchiveError {
+  const after = pos.last === undefined ? "before its first member" : `after member "${pos.last}"`;
+  const text = cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause);
+  const hint = "The backup is damaged or was cut short; restore another backup (backup-list).";
+  if (cause === undefined) {
+    return new CorruptArchiveError("tar stream has no end-of-archive marker", {
+      detail: `The tar stream ends at byte ${pos.fed}, ${after}, without the two zero blocks ` +
+        "that end a complete archive: the rest of it is missing.",
+      hint,
+    });
+  }
+  if (/unexpected end of data/i.test(text)) {
+    return new CorruptArchiveError("tar stream ends inside a member", {
+      detail: pos.current === undefined
+        ? `The tar stream ends at byte ${pos.fed} inside a header, ${after}.`
+        : `The tar stream ends at byte ${pos.fed} inside member "${pos.current}".`,
+      hint,
+      cause,
+    });
+  }
+  if (/header/i.test(text)) {
+    return new CorruptArchiveError("invalid tar header", {
+      detail: pos.last === undefined
+        ? `The stream does not start with a tar header (${text}).`
+        : `The block at byte ${pos.lastEnd}, ${after}, is not a valid tar header (${text}).`,
+      hint,
+      cause,
+    });
+  }
+  return new CorruptArchiveError("damaged tar stream", {
+    detail: pos.current === undefined
+      ? `Reading the tar stream ${after} failed: ${text}.`
+      : `Reading member "${pos.current}" failed: ${text}.`,
+    hint,
+    cause,
+  });
 }
 
 async function loadIds(): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {

@@ -1,16 +1,17 @@
 /**
- * backup-fetch (WAL-E-COMPAT §6): restore a base backup into a directory. Deviation: the
+ * backup-fetch (WAL-E-COMPAT §6): restore a base backup into a directory. Deviations: the
  * sentinel's spec is read on every backend (WAL-E never read it on file://, §6.1 step 3), so
- * tablespace symlinks are verified there too.
+ * tablespace symlinks are verified there too; every volume's tar must be complete (end-of-archive
+ * marker); and a failed restore removes what it wrote, while `backup_label` and `tablespace_map`
+ * are only put in place once every volume is restored, so a broken restore never looks usable.
  */
 import { exists } from "../fs_exists.ts";
 import { basename, join, resolve } from "node:path";
 import { listBackups, readSentinel, selectBackups } from "../archive/backups.ts";
-import { PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
-import { openDecompressed } from "../archive/pipeline.ts";
+import { backupDirKey, PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
 import { runPool } from "../archive/pool.ts";
 import { Extractor } from "../archive/tar_extract.ts";
-import { UserError } from "../errors.ts";
+import { describe, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { CommandDeps } from "./context.ts";
 import {
@@ -19,6 +20,12 @@ import {
   rewriteTablespaceMap,
   verifyTablespaceLinks,
 } from "./backup_fetch/restore_spec.ts";
+import {
+  isFsError,
+  partitionError,
+  PartitionFailure,
+  restorePartition,
+} from "./backup_fetch/partition.ts";
 
 /** Input of backup-fetch. */
 export interface BackupFetchInput {
@@ -48,37 +55,147 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
   }
   const sentinel = await readSentinel(deps.store, selected.name);
   const plan = await planRestore(clusterDir, sentinel.spec ?? {}, input.restoreSpec);
-  if (input.restoreSpec !== undefined) await createSpecPaths(plan);
-  else if (!(await exists(plan.base))) await Deno.mkdir(plan.base, { mode: 0o700 });
-  if (!input.blindRestore) await verifyTablespaceLinks(plan);
+  // Paths this run creates before extracting (target, spec directories and links), so a
+  // failure can put the file system back as it was.
+  const made: string[] = [];
+  let extractor: Extractor | undefined;
+  let mapRewritten = false;
+  try {
+    if (input.restoreSpec !== undefined) await createSpecPaths(plan, made);
+    else if (!(await exists(plan.base))) {
+      await Deno.mkdir(plan.base, { mode: 0o700 });
+      made.push(plan.base);
+    }
+    if (!input.blindRestore) await verifyTablespaceLinks(plan);
 
-  const keys = await volumeKeys(deps, selected.name, log);
-  const extractor = await Extractor.create(plan.base, {
-    trustedLinks: plan.tablespaces.map((oid) => `pg_tblspc/${oid}`),
-    log,
-  });
-  const worker = deps.log.child("wal_e.worker.download");
-  await runPool(
-    keys.map((key) => async () => {
-      worker.info({
-        msg: "beginning partition download",
-        detail: `The partition being downloaded is ${basename(key)}.`,
-        hint: `The absolute S3 key is ${deps.store.url(key)}.`,
+    const keys = await volumeKeys(deps, selected.name, log);
+    extractor = await Extractor.create(plan.base, {
+      trustedLinks: plan.tablespaces.map((oid) => `pg_tblspc/${oid}`),
+      log,
+      // Only a restore with every volume in place may look like one: these appear last.
+      deferred: ["tablespace_map", "backup_label"],
+    });
+    await extractVolumes(deps, selected.name, keys, extractor, input.poolSize);
+    await extractor.finish();
+    const map = extractor.pendingPath("tablespace_map");
+    if (map !== undefined) mapRewritten = await rewriteTablespaceMap(plan.base, map);
+    await Deno.chmod(plan.base, 0o700);
+    await extractor.commit();
+  } catch (err) {
+    const cleanup = await undo(extractor, made, plan.base, log);
+    if (err instanceof PartitionFailure) throw partitionError(selected.name, err, cleanup);
+    if (isFsError(err)) {
+      throw new UserError("could not write the restored base backup", {
+        detail: describe(err),
+        hint: `Check the target directory (permissions, free space). ${cleanup}`,
+        cause: err,
       });
-      await extractor.extract(await openDecompressed(deps.store, key, { encoding: deps.encoding }));
-    }),
-    input.poolSize,
-  );
-  await extractor.finish();
-  if (await rewriteTablespaceMap(plan.base)) {
+    }
+    throw err;
+  }
+  if (mapRewritten) {
     log.info({
       msg: "rewrote tablespace_map to the restored tablespace locations",
       detail: `The file "${join(plan.base, "tablespace_map")}" now matches pg_tblspc.`,
     });
   }
-  await Deno.chmod(plan.base, 0o700);
   await warnInPlaceTablespaces(plan.base, plan.tablespaces, log);
   return 0;
+}
+
+/**
+ * Extracts every volume, `poolSize` at a time. The first volume that fails for good stops
+ * the others (no new ones start, running ones are aborted) and is the error reported.
+ */
+async function extractVolumes(
+  deps: CommandDeps,
+  backup: string,
+  keys: string[],
+  extractor: Extractor,
+  poolSize: number,
+): Promise<void> {
+  const worker = deps.log.child("wal_e.worker.download");
+  const stop = new AbortController();
+  let failure: PartitionFailure | undefined;
+  const dir = backupDirKey(backup);
+  try {
+    await runPool(
+      keys.map((key) => async () => {
+        worker.info({
+          msg: "beginning partition download",
+          detail: `The partition being downloaded is ${basename(key)}.`,
+          hint: `The absolute S3 key is ${deps.store.url(key)}.`,
+        });
+        try {
+          await restorePartition({
+            store: deps.store,
+            encoding: deps.encoding,
+            extractor,
+            key,
+            label: key.startsWith(dir) ? key.slice(dir.length) : key,
+            log: worker,
+            signal: stop.signal,
+          });
+        } catch (err) {
+          if (failure === undefined && err instanceof PartitionFailure) {
+            failure = err;
+            stop.abort(err);
+          }
+          throw err;
+        }
+      }),
+      poolSize,
+    );
+  } catch (err) {
+    throw failure ?? err;
+  }
+}
+
+/**
+ * Removes what a failed restore created (newest first; never what was there before) and
+ * says, for the error's HINT, what became of the target.
+ */
+async function undo(
+  extractor: Extractor | undefined,
+  made: string[],
+  base: string,
+  log: Logger,
+): Promise<string> {
+  const result = extractor === undefined
+    ? { left: [], overwritten: 0 }
+    : await extractor.rollback().catch((err: unknown) => ({
+      left: [`(${describe(err)})`],
+      overwritten: 0,
+    }));
+  const left = [...result.left];
+  for (const path of [...made].reverse()) {
+    try {
+      await Deno.remove(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) left.push(path);
+    }
+  }
+  if (left.length > 0) {
+    log.warning({
+      msg: "could not remove everything the failed restore wrote",
+      detail: `Left behind: ${left.slice(0, 10).join(", ")}${
+        left.length > 10 ? ` and ${left.length - 10} more` : ""
+      }.`,
+      hint: "Remove them before restoring again; backup_label was not put in place.",
+    });
+  }
+  const where = made.includes(base) ? `"${base}" was removed again` : `"${base}" is as it was`;
+  if (left.length === 0 && result.overwritten === 0) {
+    return `Nothing this restore wrote was kept: ${where}.`;
+  }
+  const parts = ["What is left does not look restorable: no backup_label was put in place."];
+  if (result.overwritten > 0) {
+    parts.push(
+      `${result.overwritten} file(s) that were in "${base}" before were overwritten; ` +
+        "restore into an empty directory.",
+    );
+  }
+  return parts.join(" ");
 }
 
 /**

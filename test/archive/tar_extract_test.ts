@@ -149,3 +149,173 @@ Deno.test("extract fails on a truncated tar stream", async () => {
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+async function bytesOf(s: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+/** Offset just after member `i` (ustar header + padded data; no PAX in these members). */
+function endOf(members: Spec[], i: number): number {
+  let off = 0;
+  for (const m of members.slice(0, i + 1)) {
+    off += 512 + Math.ceil(new TextEncoder().encode(m.data ?? "").length / 512) * 512;
+  }
+  return off;
+}
+
+Deno.test("extract refuses a tar cut at a member boundary, even after zero-filled data", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    // The second file ends in zeros, as relation files often do: only the position tells.
+    const members: Spec[] = [
+      { name: "a", data: "x".repeat(700) },
+      { name: "b", data: "\0".repeat(4096) },
+      { name: "c", data: "y" },
+    ];
+    const full = await bytesOf(craft(members));
+    for (const cut of [endOf(members, 0), endOf(members, 1), endOf(members, 2) + 512]) {
+      const ex = await Extractor.create(tmp);
+      await assert.rejects(
+        ex.extract(ReadableStream.from([full.subarray(0, cut)])),
+        (e: unknown) =>
+          e instanceof CorruptArchiveError && /end-of-archive/.test(e.message) &&
+          /after member/.test(e.detail ?? ""),
+      );
+    }
+    const ex = await Extractor.create(tmp);
+    await ex.extract(ReadableStream.from([full.subarray(0, endOf(members, 2) + 1024)]));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("extract refuses a tar cut between an extended header and its member", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const long = `base/1/${"n".repeat(120)}`; // > 100 bytes: tar-stream writes a PAX header
+    const members: Spec[] = [{ name: "a", data: "x" }, { name: long, data: "y" }];
+    const full = await bytesOf(craft(members));
+    // Member a, then the PAX header block and its one data block; the member itself is cut.
+    const cut = endOf(members, 0) + 1024;
+    assert.notDeepEqual(full.subarray(endOf(members, 0), cut), new Uint8Array(1024));
+    const ex = await Extractor.create(tmp);
+    await assert.rejects(
+      ex.extract(ReadableStream.from([full.subarray(0, cut)])),
+      (e: unknown) => e instanceof CorruptArchiveError && /end-of-archive/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("extract names the member a tar stream ends in, and garbage as a bad header", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const members: Spec[] = [{ name: "a", data: "x" }, { name: "big", data: "z".repeat(5000) }];
+    const full = await bytesOf(craft(members));
+    const ex = await Extractor.create(tmp);
+    await assert.rejects(
+      ex.extract(ReadableStream.from([full.subarray(0, endOf(members, 0) + 2048)])),
+      (e: unknown) =>
+        e instanceof CorruptArchiveError && /inside member "big"/.test(e.detail ?? ""),
+    );
+    await assert.rejects(
+      ex.extract(ReadableStream.from([new Uint8Array(4096).fill(0x41)])),
+      (e: unknown) => e instanceof CorruptArchiveError && e.message === "invalid tar header",
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("extract fails with the input's own error when the tar stream errors", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    // Small files, the download cut inside one of them (it was "Stream was destroyed").
+    const members: Spec[] = Array.from({ length: 30 }, (_, i) => ({
+      name: `f${i}`,
+      data: "d".repeat(3000),
+    }));
+    const full = await bytesOf(craft(members));
+    const cut = new Error("connection reset mid-body");
+    let sent = false;
+    const input = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (sent) {
+          await new Promise((r) => setTimeout(r, 20));
+          return c.error(cut);
+        }
+        sent = true;
+        c.enqueue(full.subarray(0, endOf(members, 10) + 512 + 1000));
+      },
+    });
+    const ex = await Extractor.create(tmp);
+    await assert.rejects(ex.extract(input), (e: unknown) => e === cut);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("extracting a stream again after a failure rewrites its files from scratch", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const members: Spec[] = [
+      { name: "d/", type: "directory" },
+      { name: "d/f", data: "final contents" },
+      { name: "l", type: "symlink", linkname: "d/f" },
+      { name: "h", type: "link", linkname: "d/f" },
+    ];
+    const full = await bytesOf(craft(members));
+    const ex = await Extractor.create(tmp);
+    await assert.rejects(ex.extract(ReadableStream.from([full.subarray(0, endOf(members, 1))])));
+    await Deno.writeTextFile(join(tmp, "d/f"), "stale and longer than the real contents");
+    await ex.extract(ReadableStream.from([full]));
+    await ex.extract(ReadableStream.from([full]));
+    await ex.finish();
+    assert.equal(await Deno.readTextFile(join(tmp, "d/f")), "final contents");
+    assert.equal(await Deno.readTextFile(join(tmp, "h")), "final contents");
+    assert.equal(await Deno.readLink(join(tmp, "l")), "d/f");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("deferred files stay pending until commit; rollback removes only what it created", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(tmp, "base"));
+    await Deno.writeTextFile(join(tmp, "mine"), "operator\n");
+    await Deno.writeTextFile(join(tmp, "PG_VERSION"), "old\n");
+    const ex = await Extractor.create(tmp, { deferred: ["tablespace_map", "backup_label"] });
+    await ex.extract(craft([
+      { name: "/", type: "directory" },
+      { name: "backup_label", data: "label" },
+      { name: "PG_VERSION", data: "15\n" },
+      { name: "base/1/", type: "directory" },
+      { name: "base/1/2", data: "x" },
+      { name: "pg_wal", type: "symlink", linkname: "/elsewhere" },
+    ]));
+    assert.deepEqual(await listTree(tmp), [
+      "PG_VERSION",
+      "backup_label.wal-e-pending",
+      "base",
+      "mine",
+      "pg_wal",
+    ]);
+    assert.equal(ex.pendingPath("tablespace_map"), undefined);
+    assert.ok(ex.pendingPath("backup_label")?.endsWith("/backup_label.wal-e-pending"));
+    const r = await ex.rollback();
+    assert.deepEqual(r, { left: [], overwritten: 1 }); // PG_VERSION was there before
+    assert.deepEqual(await listTree(tmp), ["PG_VERSION", "base", "mine"]);
+    assert.deepEqual(await listTree(join(tmp, "base")), []);
+
+    const again = await Extractor.create(tmp, { deferred: ["backup_label"] });
+    await again.extract(craft([{ name: "backup_label", data: "label" }]));
+    await again.finish();
+    await again.commit();
+    assert.deepEqual(await listTree(tmp), ["PG_VERSION", "backup_label", "base", "mine"]);
+    assert.equal(await Deno.readTextFile(join(tmp, "backup_label")), "label");
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

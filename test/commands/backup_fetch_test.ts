@@ -119,7 +119,8 @@ for (
         CorruptArchiveError,
       );
       assert.deepEqual([...Deno.readDirSync(out)], []);
-      assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), ["d", "outside"]);
+      // The target this run created is removed again with what was written into it.
+      assert.deepEqual([...Deno.readDirSync(tmp)].map((e) => e.name).sort(), ["outside"]);
     } finally {
       await Deno.remove(tmp, { recursive: true });
     }

@@ -97,10 +97,13 @@ export async function planRestore(
   return { base, tablespaces, spec };
 }
 
-/** Creates the directories and symlinks a restore spec describes (§6.1 "Creating paths"). */
-export async function createSpecPaths(plan: RestorePlan): Promise<void> {
-  await mkdirIfMissing(plan.base);
-  await mkdirIfMissing(join(plan.base, "pg_tblspc"));
+/**
+ * Creates the directories and symlinks a restore spec describes (§6.1 "Creating paths");
+ * appends each path it created to `made` (so a failed restore can remove them again).
+ */
+export async function createSpecPaths(plan: RestorePlan, made: string[]): Promise<void> {
+  await mkdirIfMissing(plan.base, made);
+  await mkdirIfMissing(join(plan.base, "pg_tblspc"), made);
   for (const oid of plan.tablespaces) {
     const ts = tsEntry(plan.spec, oid);
     if (ts === undefined) {
@@ -109,7 +112,7 @@ export async function createSpecPaths(plan: RestorePlan): Promise<void> {
       });
     }
     const loc = ts.loc.replace(/\/+$/, "") || "/";
-    await mkdirIfMissing(loc);
+    await mkdirIfMissing(loc, made);
     const link = join(plan.base, ts.link);
     const existing = await statOrUndefined(link, false);
     if (existing?.isSymlink === true && (await Deno.readLink(link)).replace(/\/+$/, "") === loc) {
@@ -122,14 +125,16 @@ export async function createSpecPaths(plan: RestorePlan): Promise<void> {
       });
     }
     await Deno.symlink(loc, link);
+    made.push(link);
   }
 }
 
-async function mkdirIfMissing(path: string): Promise<void> {
+async function mkdirIfMissing(path: string, made: string[]): Promise<void> {
   const st = await statOrUndefined(path, true);
   if (st?.isDirectory === true) return;
   // A single mkdir: the parent must exist, as with WAL-E.
   await Deno.mkdir(path, { mode: 0o700 });
+  made.push(path);
 }
 
 /**
@@ -158,10 +163,13 @@ export async function verifyTablespaceLinks(plan: RestorePlan): Promise<void> {
  * `pg_tblspc` (fix for wal-e #354): a symlink's entry gets the link's target; an entry whose
  * `pg_tblspc/<oid>` is a real directory (blind restore) is dropped, since PostgreSQL would
  * otherwise try to replace that directory with a link to the source host's path. Returns
- * whether the file changed; a missing map is left alone.
+ * whether the file changed; a missing map is left alone. `path` is where the map is (its
+ * pending name until the restore is complete).
  */
-export async function rewriteTablespaceMap(base: string): Promise<boolean> {
-  const path = join(base, "tablespace_map");
+export async function rewriteTablespaceMap(
+  base: string,
+  path = join(base, "tablespace_map"),
+): Promise<boolean> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
