@@ -82,6 +82,14 @@ export function isNotFound(err: unknown): err is ObjectNotFoundError {
   return err instanceof ObjectNotFoundError;
 }
 
+/**
+ * True for an error an OS call raised (a missing file, a denied permission, a full disk): the
+ * operator's environment, not a bug of ours.
+ */
+export function isOsError(err: unknown): err is Error {
+  return Object.values(Deno.errors).some((cls) => err instanceof cls);
+}
+
 /** Text of any thrown value, for DETAIL lines. */
 export function describe(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -14,6 +14,7 @@ import {
   ConfigError,
   CorruptArchiveError,
   EXIT,
+  isOsError,
   NotSupportedError,
   ObjectNotFoundError,
   StoreError,
@@ -85,27 +86,6 @@ export const EXIT_TABLE: Readonly<
   "wal-prefetch": WALE_STYLE,
   delete: WALE_STYLE,
 });
-
-/** Names Deno gives the errors of file-system and other OS calls. */
-const OS_ERRORS = new Set([
-  "NotFound",
-  "PermissionDenied",
-  "NotCapable",
-  "AlreadyExists",
-  "IsADirectory",
-  "NotADirectory",
-  "InvalidData",
-  "WriteZero",
-  "UnexpectedEof",
-  "FilesystemLoop",
-  "Busy",
-]);
-
-/** True for an error an OS call raised (a missing file, a denied permission, ...). */
-export function isOsError(err: unknown): err is Error {
-  return err instanceof Error && OS_ERRORS.has(err.name) &&
-    Object.values(Deno.errors).some((cls) => err instanceof cls);
-}
 
 /** Classifies anything thrown. */
 export function failureKind(err: unknown): FailureKind {

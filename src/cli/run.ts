@@ -9,12 +9,12 @@ import { version } from "../commands/version.ts";
 import { walFetch } from "../commands/wal_fetch.ts";
 import { walPrefetch } from "../commands/wal_prefetch.ts";
 import { walPush } from "../commands/wal_push.ts";
-import { EXIT, UsageError, WalEError } from "../errors.ts";
+import { EXIT, isOsError, UsageError, WalEError } from "../errors.ts";
 import { Logger, type LogSink } from "../log.ts";
 import { secretRedactor } from "../redact.ts";
 import { openStore } from "../storage/open.ts";
 import { type Config, resolveConfig } from "./config.ts";
-import { type CommandName, commandOf, exitCodeFor, isOsError } from "./exit_codes.ts";
+import { type CommandName, commandOf, exitCodeFor } from "./exit_codes.ts";
 import type { Invocation } from "./invocation.ts";
 import { parseArgs } from "./program.ts";
 

@@ -11,7 +11,7 @@ import { listBackups, readSentinel, selectBackups } from "../archive/backups.ts"
 import { backupDirKey, PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
 import { runPool } from "../archive/pool.ts";
 import { Extractor } from "../archive/tar_extract.ts";
-import { describe, UserError } from "../errors.ts";
+import { describe, isOsError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { CommandDeps } from "./context.ts";
 import {
@@ -20,12 +20,7 @@ import {
   rewriteTablespaceMap,
   verifyTablespaceLinks,
 } from "./backup_fetch/restore_spec.ts";
-import {
-  isFsError,
-  partitionError,
-  PartitionFailure,
-  restorePartition,
-} from "./backup_fetch/partition.ts";
+import { partitionError, PartitionFailure, restorePartition } from "./backup_fetch/partition.ts";
 
 /** Input of backup-fetch. */
 export interface BackupFetchInput {
@@ -84,7 +79,7 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
   } catch (err) {
     const cleanup = await undo(extractor, made, plan.base, log);
     if (err instanceof PartitionFailure) throw partitionError(selected.name, err, cleanup);
-    if (isFsError(err)) {
+    if (isOsError(err)) {
       throw new UserError("could not write the restored base backup", {
         detail: describe(err),
         hint: `Check the target directory (permissions, free space). ${cleanup}`,

@@ -15,11 +15,13 @@ import {
   ConfigError,
   CorruptArchiveError,
   describe,
+  isOsError,
   StoreError,
   UserError,
   WalEError,
 } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
+import { sleep } from "../../storage/retrying.ts";
 import type { Store } from "../../storage/store.ts";
 
 /** Whole-volume attempts (the store retries each request within its own budget first). */
@@ -130,20 +132,6 @@ function watchErrors(src: ReadableStream<Uint8Array>, seen: Seen): ReadableStrea
   }, { highWaterMark: 0 });
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /**
  * The error an operator sees for a failed volume: names the backup, the partition, what went
  * wrong and where, and `cleanup` (what became of the target). A cause that is neither ours nor
@@ -169,7 +157,7 @@ export function partitionError(backup: string, f: PartitionFailure, cleanup: str
     return new StoreError(msg, { detail, hint, cause });
   }
   if (cause instanceof WalEError) return new UserError(msg, { detail, hint, cause });
-  if (isFsError(cause)) {
+  if (isOsError(cause)) {
     return new UserError(msg, {
       detail,
       hint: `Check the target directory (permissions, free space). ${cleanup}`,
@@ -177,9 +165,4 @@ export function partitionError(backup: string, f: PartitionFailure, cleanup: str
     });
   }
   return cause;
-}
-
-/** A file system error Deno raises (permission, space, ...). */
-export function isFsError(err: unknown): boolean {
-  return Object.values(Deno.errors).some((cls) => err instanceof cls);
 }
