@@ -3,6 +3,7 @@
  * that are accepted only from the environment (WAL-E-COMPAT §2.2, §2.4). `program.ts` builds
  * commander from it; `config.ts` resolves it against the environment.
  */
+import { UsageError } from "../errors.ts";
 
 /** A global option (must precede the subcommand, as in WAL-E's argparse grammar). */
 export interface GlobalOptionSpec {
@@ -112,6 +113,20 @@ export const SECRET_FLAGS: Readonly<Record<string, string>> = {
   "--gpg-passphrase": "WALE_GPG_PASSPHRASE",
   "--password": "PGPASSWORD",
 };
+
+/** Refuses secrets on argv before commander sees them (they would be visible in `ps`). */
+export function refuseSecrets(argv: readonly string[]): void {
+  for (const arg of argv) {
+    const flag = arg.split("=")[0] ?? arg;
+    const env = SECRET_FLAGS[flag];
+    if (env !== undefined) {
+      throw new UsageError(`secrets are not accepted on the command line: ${flag}`, {
+        detail: "Command lines are visible to every user of the host (ps, /proc).",
+        hint: `Set ${env} in the environment (for example with envdir) instead.`,
+      });
+    }
+  }
+}
 
 /** Environment variables the tool reads, for `--help` (WAL-E-COMPAT §2.4). */
 export const ENVIRONMENT_HELP = `Environment:

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.ts";
-import { ENVIRONMENT_HELP, GLOBAL_OPTIONS, SECRET_FLAGS } from "./options.ts";
+import { ENVIRONMENT_HELP, GLOBAL_OPTIONS, refuseSecrets } from "./options.ts";
 import type { GlobalFlags, Invocation } from "./invocation.ts";
 
 /** What parsing produced: a command to run, or text already shown (help) with its status. */
@@ -21,20 +21,6 @@ function intArg(name: string, min: number): (v: string) => number {
     if (n < min) throw new InvalidArgumentError(`${name} must be at least ${min}`);
     return n;
   };
-}
-
-/** Refuses secrets on argv before commander sees them (they would be visible in `ps`). */
-function refuseSecrets(argv: readonly string[]): void {
-  for (const arg of argv) {
-    const flag = arg.split("=")[0] ?? arg;
-    const env = SECRET_FLAGS[flag];
-    if (env !== undefined) {
-      throw new UsageError(`secrets are not accepted on the command line: ${flag}`, {
-        detail: "Command lines are visible to every user of the host (ps, /proc).",
-        hint: `Set ${env} in the environment (for example with envdir) instead.`,
-      });
-    }
-  }
 }
 
 /** Parses `argv` (without the program name). */

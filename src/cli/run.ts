@@ -11,12 +11,15 @@ import { walPrefetch } from "../commands/wal_prefetch.ts";
 import { walPush } from "../commands/wal_push.ts";
 import { EXIT, isOsError, UsageError, WalEError } from "../errors.ts";
 import { Logger, type LogSink } from "../log.ts";
+import { phase } from "../phases.ts";
 import { secretRedactor } from "../redact.ts";
 import { openStore } from "../storage/open.ts";
 import { type Config, resolveConfig } from "./config.ts";
 import { type CommandName, commandOf, exitCodeFor } from "./exit_codes.ts";
 import type { Invocation } from "./invocation.ts";
-import { parseArgs } from "./program.ts";
+import { fastParse } from "./fast_args.ts";
+import { refuseSecrets } from "./options.ts";
+import type { ParseResult } from "./program.ts";
 
 /** The process's outside world, injectable for tests. */
 export interface Io {
@@ -43,7 +46,7 @@ export async function run(
   // Known before anything can fail, so every failure gets this command's exit status.
   const command = commandOf(argv);
   try {
-    const parsed = parseArgs(argv, io.stdout);
+    const parsed = await parse(argv, io);
     if (parsed.kind === "shown") return parsed.exitCode;
     // version needs no configuration: it answers even when the environment is broken.
     if (parsed.kind === "run" && parsed.invocation.name === "version") return version(io.stdout);
@@ -68,6 +71,7 @@ export async function run(
     }
     const inv = parsed.invocation;
     if (inv.name === "version") return version(io.stdout);
+    phase("cli");
     if (ANNOUNCED.has(inv.name)) {
       const sub = inv.name === "delete" ? `delete ${inv.input.action}` : inv.name;
       log.info({ msg: "starting WAL-E", detail: `The subcommand is "${sub}".` });
@@ -76,6 +80,17 @@ export async function run(
   } catch (err) {
     return report(err, log, stderr, command);
   }
+}
+
+/**
+ * The WAL commands' plain command lines are parsed without commander (see fast_args.ts);
+ * everything else, help and every error included, by commander, loaded only then.
+ */
+async function parse(argv: readonly string[], io: Io): Promise<ParseResult> {
+  refuseSecrets(argv);
+  const fast = fastParse(argv);
+  if (fast !== undefined) return { kind: "run", ...fast };
+  return (await import("./program.ts")).parseArgs(argv, io.stdout);
 }
 
 async function runWithStore(
@@ -92,6 +107,7 @@ async function runWithStore(
     wabsAccountName: config.wabsAccountName,
     retries: config.retries,
   });
+  phase("store-open");
   const globalArgs = argv.slice(0, Math.max(0, argv.indexOf(inv.name)));
   const deps: CommandDeps = {
     store,

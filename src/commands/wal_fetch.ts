@@ -7,9 +7,10 @@
  * failure RESTORE_ABORT (126), which makes PostgreSQL stop recovery rather than promote with
  * WAL missing (a deliberate deviation, see `src/cli/exit_codes.ts`).
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../paths.ts";
 import { walKey } from "../archive/keys.ts";
-import { openDecompressed } from "../archive/pipeline.ts";
+import { decodeObject } from "../archive/pipeline.ts";
+import { phase } from "../phases.ts";
 import { EXIT, isNotFound } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
 import { servePrefetched, startPrefetch } from "./wal_prefetch.ts";
@@ -33,7 +34,9 @@ export async function walFetch(input: WalFetchInput, deps: CommandDeps): Promise
   if (input.prefetch > 0) {
     const served = await servePrefetched(input, deps);
     // Started before our own download so the next segments arrive while this one does.
+    phase(served ? "serve-prefetched" : "check-prefetched");
     await startPrefetch(input.segmentName, input.destination, input.prefetch, deps);
+    phase("prefetch-spawn");
     if (served) return EXIT.OK;
   }
   return await fetchToFile(input.segmentName, input.destination, deps);
@@ -80,21 +83,25 @@ export async function decodeToFile(
   deps: CommandDeps,
   options: { tempDir?: string } = {},
 ): Promise<void> {
-  const decoded = await openDecompressed(deps.store, key, { encoding: deps.encoding });
   const rand = crypto.getRandomValues(new Uint32Array(1))[0]?.toString(16) ?? "0";
   const temp = join(
     options.tempDir ?? dirname(destination),
     `.wal-e-fetch.${basename(destination)}.${rand}`,
   );
-  const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 });
-  let closed = false;
+  let file: Deno.FsFile | undefined;
   try {
-    await decoded.pipeTo(file.writable, { preventClose: true });
+    // Blocks are written as they are decoded: no stream stages, no whole-segment buffer.
+    await decodeObject(deps.store, key, { encoding: deps.encoding }, (block) => {
+      file ??= Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
+      for (let off = 0; off < block.length;) off += file.writeSync(block.subarray(off));
+    });
+    file ??= Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
     file.close();
-    closed = true;
+    file = undefined;
     await Deno.rename(temp, destination);
+    phase("close-rename");
   } catch (err) {
-    if (!closed) {
+    if (file !== undefined) {
       try {
         file.close();
       } catch { /* already closed */ }

@@ -4,7 +4,7 @@
  * wal-push reads and the place wal-fetch writes. Each failure is one message with a hint; none
  * reaches the operator as a stack trace.
  */
-import { basename, dirname } from "node:path";
+import { basename, dirname } from "../paths.ts";
 import { UserError } from "../errors.ts";
 import { WAL_FILE_RE } from "../pg/wal_name.ts";
 

@@ -6,7 +6,7 @@
  * rename after checking it is a whole segment. In-flight downloads live in
  * `.wal-e/prefetch/running/<SEG>/`; anything not among the next N is cleaned up.
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "../paths.ts";
 import { walKey } from "../archive/keys.ts";
 import { runPool } from "../archive/pool.ts";
 import { isNotFound } from "../errors.ts";

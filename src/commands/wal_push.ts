@@ -15,9 +15,8 @@
  * `WALE_WAL_OVERWRITE` is set, as PostgreSQL's documentation asks of an archive_command. A
  * stored copy that no longer decodes is replaced, with a warning: the local file is better.
  */
-import { basename, dirname, join } from "node:path";
-import { openDecompressed, uploadCompressed } from "../archive/pipeline.ts";
-import { fileSource } from "../archive/file_source.ts";
+import { basename, dirname, join } from "../paths.ts";
+import { openDecompressed, uploadCompressedFile } from "../archive/pipeline.ts";
 import { walKey } from "../archive/keys.ts";
 import { ConfigError, CorruptArchiveError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -25,6 +24,7 @@ import { SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
 import { runPool } from "../archive/pool.ts";
 import { openWalFile, statWalFileToPush } from "./wal_files.ts";
+import { phase } from "../phases.ts";
 
 /** Input of wal-push. */
 export interface WalPushInput {
@@ -150,6 +150,7 @@ async function pushFile(
     }
     log.warning({ msg: "overwriting an archived WAL file", detail: why });
   }
+  phase("check");
   log.info({
     msg: "begin archiving a file",
     detail: `Uploading "${path}" to "${url}".`,
@@ -157,7 +158,7 @@ async function pushFile(
   });
   const started = performance.now();
   const file = await openWalFile(path);
-  const stats = await uploadCompressed(deps.store, key, fileSource(file), {
+  const stats = await uploadCompressedFile(deps.store, key, file, {
     mode: info.mode ?? 0,
     mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
     encoding: deps.encoding,
