@@ -4,6 +4,7 @@
  */
 import { type Io, run } from "./src/cli/run.ts";
 import { stderrSink } from "./src/log.ts";
+import { enablePhases, phase, phaseTotals } from "./src/phases.ts";
 
 function writeStdout(text: string): void {
   const bytes = new TextEncoder().encode(text);
@@ -26,6 +27,12 @@ function selfProgram(): string[] {
 }
 
 if (import.meta.main) {
+  // The WAL benchmark's per-phase breakdown (src/phases.ts); a diagnostic, off by default.
+  if (Deno.env.get("WALE_PHASE_TIMINGS") === "1") enablePhases();
   const io: Io = { stdout: writeStdout, stderr: stderrSink, selfProgram: selfProgram() };
-  Deno.exit(await run(Deno.args, Deno.env.toObject(), io));
+  const status = await run(Deno.args, Deno.env.toObject(), io);
+  phase("finish");
+  const totals = phaseTotals();
+  if (totals !== undefined) stderrSink(`wal-e-phases ${JSON.stringify(totals)}\n`);
+  Deno.exit(status);
 }

@@ -4,11 +4,12 @@
  * this source to this key" or "open this key decoded"; they never assemble stages.
  */
 import { ConfigError } from "../errors.ts";
-import { createLzopReader } from "../codec/lzop_reader.ts";
-import { createLzopWriter } from "../codec/lzop_writer.ts";
+import { createLzopReader, LzopDecoder } from "../codec/lzop_reader.ts";
+import { createLzopWriter, lzopEncodeFileSync } from "../codec/lzop_writer.ts";
 import type { PgpSettings } from "../codec/pgp.ts";
 import type { Store } from "../storage/store.ts";
 import { ByteCounter } from "./byte_counter.ts";
+import { phase } from "../phases.ts";
 
 /** How objects are encoded beyond lzop. */
 export interface Encoding {
@@ -78,9 +79,47 @@ export async function openDecompressed(
   key: string,
   options: { encoding: Encoding; signal?: AbortSignal },
 ): Promise<ReadableStream<Uint8Array>> {
+  return (await openLzop(store, key, options)).pipeThrough(createLzopReader());
+}
+
+/**
+ * Decodes `key` block by block into `emit`, without stream stages between the download and
+ * the consumer (wal-fetch writes each block as it comes). Same errors as `openDecompressed`,
+ * thrown from here; a consumer's exception stops the download.
+ */
+export async function decodeObject(
+  store: Store,
+  key: string,
+  options: { encoding: Encoding; signal?: AbortSignal },
+  emit: (block: Uint8Array) => void,
+): Promise<void> {
+  const lzop = await openLzop(store, key, options);
+  const decoder = new LzopDecoder(emit);
+  const reader = lzop.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      decoder.write(value);
+    }
+    decoder.end();
+    phase("download-decode-write");
+  } catch (err) {
+    decoder.abandon();
+    await reader.cancel(err).catch(() => {});
+    throw err;
+  }
+}
+
+/** The lzop bytes of `key`: as stored, or decrypted when the object is an OpenPGP message. */
+async function openLzop(
+  store: Store,
+  key: string,
+  options: { encoding: Encoding; signal?: AbortSignal },
+): Promise<ReadableStream<Uint8Array>> {
   const raw = await store.get(key, { signal: options.signal });
   const { first, stream } = await peekFirstByte(raw);
-  if (first === undefined || !looksLikePgp(first)) return stream.pipeThrough(createLzopReader());
+  if (first === undefined || !looksLikePgp(first)) return stream;
   const pgp = options.encoding.pgp;
   if (pgp === undefined) {
     await stream.cancel();
@@ -89,8 +128,7 @@ export async function openDecompressed(
       hint: "Set WALE_GPG_KEY_ID and WALE_GPG_SECRET_KEY_FILE (or have the key in gpg's keyring).",
     });
   }
-  const plain = await (await pgpModule()).decryptStream(stream, pgp, store.url(key));
-  return plain.pipeThrough(createLzopReader());
+  return await (await pgpModule()).decryptStream(stream, pgp, store.url(key));
 }
 
 /** Reads the first byte of `src` without consuming it: returns it and an equivalent stream. */
@@ -122,6 +160,40 @@ async function peekFirstByte(
     },
   }, { highWaterMark: 0 });
   return { first: head?.[0], stream };
+}
+
+/**
+ * Compresses the open file `file` and stores it under `key`, like `uploadCompressed` on the
+ * file's stream, but encoding it whole and synchronously first (one read per block, one codec
+ * call per block, no stream stages): for WAL segments, where stream stages cost more than the
+ * codec. Encrypted uploads take the streaming path. Closes `file`.
+ */
+export async function uploadCompressedFile(
+  store: Store,
+  key: string,
+  file: Deno.FsFile,
+  options: UploadOptions & { encoding: Encoding },
+): Promise<TransferStats> {
+  if (options.encoding.pgp !== undefined) {
+    const { fileSource } = await import("./file_source.ts");
+    return await uploadCompressed(store, key, fileSource(file), options);
+  }
+  let encoded;
+  try {
+    encoded = lzopEncodeFileSync(file, {
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+      ...(options.mtimeSeconds === undefined ? {} : { mtimeSeconds: options.mtimeSeconds }),
+    });
+  } finally {
+    file.close();
+  }
+  phase("compress");
+  await store.put(key, ReadableStream.from(encoded.chunks), {
+    size: encoded.encodedBytes,
+    contentType: options.contentType ?? "application/octet-stream",
+    signal: options.signal,
+  });
+  return { plainBytes: encoded.plainBytes, storedBytes: encoded.encodedBytes };
 }
 
 /** Stores a small plain object (sentinel, extended_version.txt): never compressed. */

@@ -53,6 +53,11 @@ const MAGIC_LENGTH = LZOP_MAGIC.length;
 /** Magic + the largest header (all optional fields, a 255-byte name, checksum). */
 const SCRATCH_SIZE = 512;
 
+/** Where decoded blocks go: a stream's controller, or a direct consumer (`LzopDecoder`). */
+interface Sink {
+  enqueue(chunk: Uint8Array): void;
+}
+
 class LzopReader implements Transformer<Uint8Array, Uint8Array> {
   #phase: Phase = "magic";
   readonly #scratch = new Uint8Array(SCRATCH_SIZE);
@@ -74,7 +79,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
   #input: WasmBuffer | undefined;
   #output: WasmBuffer | undefined;
 
-  transform(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
+  transform(chunk: Uint8Array, controller: Sink): void {
     try {
       this.#consume(chunk, controller);
     } catch (err) {
@@ -102,7 +107,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
     this.#release();
   }
 
-  #consume(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
+  #consume(chunk: Uint8Array, controller: Sink): void {
     let off = 0;
     while (off < chunk.length) {
       switch (this.#phase) {
@@ -159,7 +164,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
     return this.#scratchView.getUint32(at);
   }
 
-  #fieldComplete(controller: TransformStreamDefaultController<Uint8Array>): void {
+  #fieldComplete(controller: Sink): void {
     switch (this.#phase) {
       case "magic":
         if (!this.#magicPrefixMatches()) {
@@ -249,7 +254,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
     this.#expect("blockCompressedLength", 4);
   }
 
-  #blockCompressedLength(controller: TransformStreamDefaultController<Uint8Array>): void {
+  #blockCompressedLength(controller: Sink): void {
     this.#clen = this.#u32(0);
     if (this.#clen > this.#ulen) {
       throw this.#error(
@@ -263,7 +268,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
     else this.#startData(controller);
   }
 
-  #startData(controller: TransformStreamDefaultController<Uint8Array>): void {
+  #startData(controller: Sink): void {
     // Checksums stay in the scratch (#have = 4 per word) until the data is complete.
     this.#input = this.#fit(this.#input, this.#clen);
     this.#fill = 0;
@@ -271,7 +276,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
     if (this.#clen === 0) this.#dataComplete(controller);
   }
 
-  #dataComplete(controller: TransformStreamDefaultController<Uint8Array>): void {
+  #dataComplete(controller: Sink): void {
     if (this.#phase === "extraData") {
       this.#expect("extraChecksum", 4);
       return;
@@ -397,6 +402,35 @@ function hex(n: number, width = 8): string {
  */
 export function createLzopReader(): TransformStream<Uint8Array, Uint8Array> {
   return new TransformStream(new LzopReader());
+}
+
+/**
+ * The same decoder without a stream, for callers that consume blocks synchronously (wal-fetch
+ * writes each block to its file as it is decoded): `write` each input chunk, then `end`.
+ * Decoded blocks are fresh arrays handed to `emit`; errors are CorruptArchiveError, as from
+ * `createLzopReader`.
+ */
+export class LzopDecoder {
+  readonly #reader = new LzopReader();
+  readonly #sink: Sink;
+
+  constructor(emit: (block: Uint8Array) => void) {
+    this.#sink = { enqueue: emit };
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#reader.transform(chunk, this.#sink);
+  }
+
+  /** Checks that the input ended where a stream may end; releases the codec buffers. */
+  end(): void {
+    this.#reader.flush();
+  }
+
+  /** Releases the codec buffers after a failure elsewhere. */
+  abandon(): void {
+    this.#reader.cancel();
+  }
 }
 
 /** Decodes a whole lzop stream held in memory (built on `createLzopReader`). */
