@@ -7,8 +7,6 @@ import type { Encoding } from "../archive/pipeline.ts";
 import type { CommandDeps } from "../commands/context.ts";
 import { version } from "../commands/version.ts";
 import { walFetch } from "../commands/wal_fetch.ts";
-import { walPrefetch } from "../commands/wal_prefetch.ts";
-import { walPush } from "../commands/wal_push.ts";
 import { EXIT, isOsError, UsageError, WalEError } from "../errors.ts";
 import { Logger, type LogSink } from "../log.ts";
 import { phase } from "../phases.ts";
@@ -128,11 +126,14 @@ async function runWithStore(
       case "backup-list":
         return await (await import("../commands/backup_list.ts")).backupList(inv.input, deps);
       case "wal-push":
-        return await walPush({ ...inv.input, overwrite: config.walOverwrite }, deps);
+        return await (await import("../commands/wal_push.ts")).walPush(
+          { ...inv.input, overwrite: config.walOverwrite },
+          deps,
+        );
       case "wal-fetch":
         return await walFetch(inv.input, deps);
       case "wal-prefetch":
-        return await walPrefetch(inv.input, deps);
+        return await (await import("../commands/wal_prefetch.ts")).walPrefetch(inv.input, deps);
       case "delete":
         return await (await import("../commands/delete.ts")).deleteCommand(inv.input, deps);
     }

@@ -7,9 +7,7 @@
  * failure RESTORE_ABORT (126), which makes PostgreSQL stop recovery rather than promote with
  * WAL missing (a deliberate deviation, see `src/cli/exit_codes.ts`).
  */
-import { basename, dirname, join } from "../paths.ts";
 import { walKey } from "../archive/keys.ts";
-import { decodeObject } from "../archive/pipeline.ts";
 import { phase } from "../phases.ts";
 import { EXIT, isNotFound } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
@@ -54,7 +52,9 @@ export async function fetchToFile(
   const fields = { action: "wal-fetch", key: url, prefix: deps.store.pathPrefix, seg: name };
   log.info({ msg: "begin wal restore", structured: { ...fields, state: "begin" } });
   try {
-    await decodeToFile(key, destination, deps);
+    // Loaded here, not at start-up: a call served from the prefetch area never decodes.
+    const { decodeToFile } = await import("../archive/decode_file.ts");
+    await decodeToFile(deps.store, key, destination, deps.encoding);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     deps.log.child("wal_e.blobstore").info({
@@ -71,42 +71,4 @@ export async function fetchToFile(
   });
   log.info({ msg: "complete wal restore", structured: { ...fields, state: "complete" } });
   return EXIT.OK;
-}
-
-/**
- * Decodes object `key` into `destination` through a temporary file in the same directory,
- * renamed into place only after a complete, verified decode; nothing is left on failure.
- */
-export async function decodeToFile(
-  key: string,
-  destination: string,
-  deps: CommandDeps,
-  options: { tempDir?: string } = {},
-): Promise<void> {
-  const rand = crypto.getRandomValues(new Uint32Array(1))[0]?.toString(16) ?? "0";
-  const temp = join(
-    options.tempDir ?? dirname(destination),
-    `.wal-e-fetch.${basename(destination)}.${rand}`,
-  );
-  let file: Deno.FsFile | undefined;
-  try {
-    // Blocks are written as they are decoded: no stream stages, no whole-segment buffer.
-    await decodeObject(deps.store, key, { encoding: deps.encoding }, (block) => {
-      file ??= Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
-      for (let off = 0; off < block.length;) off += file.writeSync(block.subarray(off));
-    });
-    file ??= Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
-    file.close();
-    file = undefined;
-    await Deno.rename(temp, destination);
-    phase("close-rename");
-  } catch (err) {
-    if (file !== undefined) {
-      try {
-        file.close();
-      } catch { /* already closed */ }
-    }
-    await Deno.remove(temp).catch(() => {});
-    throw err;
-  }
 }

@@ -5,6 +5,12 @@
  * there by rename only after a complete, verified decode; a later wal-fetch promotes it by
  * rename after checking it is a whole segment. In-flight downloads live in
  * `.wal-e/prefetch/running/<SEG>/`; anything not among the next N is cleaned up.
+ *
+ * Cost per call matters (PostgreSQL starts one wal-fetch per segment): a new prefetcher is
+ * started only when fewer than half of the next N are ready or in flight, for all that are
+ * missing, so one process start is shared by several segments; it runs under `nice` so it
+ * yields the CPU to the foreground call and to PostgreSQL's replay; and the foreground polls
+ * for an in-flight segment every few milliseconds.
  */
 import { dirname, join } from "../paths.ts";
 import { walKey } from "../archive/keys.ts";
@@ -12,7 +18,6 @@ import { runPool } from "../archive/pool.ts";
 import { isNotFound } from "../errors.ts";
 import { nextSegmentName, SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
-import { decodeToFile, type WalFetchInput } from "./wal_fetch.ts";
 import { checkWalFileName, localFileError } from "./wal_files.ts";
 
 /** Input of wal-prefetch. */
@@ -53,7 +58,10 @@ export function prefetchCandidates(name: string, n: number): string[] {
  * Serves `input.segmentName` from the prefetch area when a verified copy is there (waiting for
  * an in-flight download while it grows). Returns false when the caller must download.
  */
-export async function servePrefetched(input: WalFetchInput, deps: CommandDeps): Promise<boolean> {
+export async function servePrefetched(
+  input: { segmentName: string; destination: string },
+  deps: CommandDeps,
+): Promise<boolean> {
   if (!SEGMENT_RE.test(input.segmentName)) return false;
   let base: string;
   try {
@@ -63,7 +71,8 @@ export async function servePrefetched(input: WalFetchInput, deps: CommandDeps): 
   }
   const { done, running } = areas(base);
   const ready = join(done, input.segmentName);
-  let lastSize = -1;
+  let lastState = "";
+  let lastProgress = performance.now();
   for (;;) {
     const size = await fileSize(ready);
     if (size !== undefined) {
@@ -81,17 +90,34 @@ export async function servePrefetched(input: WalFetchInput, deps: CommandDeps): 
           seg: input.segmentName,
         },
       });
-      await cleanup(base, prefetchCandidates(input.segmentName, input.prefetch));
       return true;
     }
-    const growing = await dirSize(join(running, input.segmentName));
-    if (growing === undefined || growing <= lastSize) return false;
-    lastSize = growing;
-    await new Promise((r) => setTimeout(r, 500));
+    // In flight (or queued in a prefetcher): wait while the prefetch area makes progress; a
+    // vanished or stalled download is ours to do.
+    if (await dirSize(join(running, input.segmentName)) === undefined) return false;
+    const state = await areaState(running);
+    const now = performance.now();
+    if (state !== lastState) {
+      lastState = state;
+      lastProgress = now;
+    } else if (now - lastProgress > STALL_MS) {
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
-/** Cleans stale prefetch files and starts one detached wal-prefetch for what is missing. */
+/** How often the foreground looks for an in-flight segment, and when it stops waiting. */
+const POLL_MS = 5;
+const STALL_MS = 2_000;
+
+/** A `running/<SEG>` directory that has not changed for this long belongs to a dead prefetcher. */
+const STALE_MS = 10_000;
+
+/**
+ * Cleans stale prefetch files and, when fewer than half of the next `n` segments are ready or
+ * in flight, starts one detached, niced wal-prefetch for all that are missing.
+ */
 export async function startPrefetch(
   name: string,
   destination: string,
@@ -107,15 +133,20 @@ export async function startPrefetch(
     const wanted: string[] = [];
     for (const seg of candidates) {
       if (await fileSize(join(done, seg)) !== undefined) continue;
-      if (await dirSize(join(running, seg)) !== undefined) continue;
+      if (await inFlight(join(running, seg))) continue;
       wanted.push(seg);
     }
-    if (wanted.length === 0) return;
-    await Deno.mkdir(running, { recursive: true, mode: 0o700 });
+    if (wanted.length === 0 || candidates.length - wanted.length >= Math.ceil(n / 2)) return;
+    // Marked in flight before the child starts, so the next call neither waits for nothing
+    // nor starts a second prefetcher for the same segments.
+    for (const seg of wanted) {
+      await Deno.mkdir(join(running, seg), { recursive: true, mode: 0o700 });
+    }
     const [program, ...args] = deps.selfCommand;
     if (program === undefined) return;
-    const child = new Deno.Command(program, {
-      args: [...args, "wal-prefetch", base, ...wanted],
+    const argv = [program, ...args, "wal-prefetch", base, ...wanted];
+    const child = new Deno.Command(NICE, {
+      args: ["-n", "10", ...argv],
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -130,8 +161,32 @@ export async function startPrefetch(
   }
 }
 
+/** coreutils' nice (every Debian host has it). */
+const NICE = "/usr/bin/nice";
+
+/**
+ * Whether `dir` is a live in-flight download: it exists and it, or a file in it, changed in
+ * the last STALE_MS. A stale one (its prefetcher was killed) is removed, to be fetched again.
+ */
+async function inFlight(dir: string): Promise<boolean> {
+  let newest = 0;
+  try {
+    newest = (await Deno.stat(dir)).mtime?.getTime() ?? 0;
+    for await (const e of Deno.readDir(dir)) {
+      const st = await Deno.stat(join(dir, e.name)).catch(() => undefined);
+      newest = Math.max(newest, st?.mtime?.getTime() ?? 0);
+    }
+  } catch {
+    return false;
+  }
+  if (Date.now() - newest < STALE_MS) return true;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  return false;
+}
+
 /** Runs wal-prefetch: downloads each segment into the prefetch area; resolves to the status. */
 export async function walPrefetch(input: WalPrefetchInput, deps: CommandDeps): Promise<number> {
+  const { decodeToFile } = await import("../archive/decode_file.ts");
   for (const seg of input.segmentNames) checkWalFileName(seg, "wal-prefetch");
   let base: string;
   try {
@@ -154,7 +209,7 @@ export async function walPrefetch(input: WalPrefetchInput, deps: CommandDeps): P
     try {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       log.info({ msg: "begin wal prefetch", structured: { ...fields, state: "begin" } });
-      await decodeToFile(key, join(done, seg), deps, { tempDir: dir });
+      await decodeToFile(deps.store, key, join(done, seg), deps.encoding, { tempDir: dir });
       log.info({ msg: "complete wal prefetch", structured: { ...fields, state: "complete" } });
     } catch (err) {
       failed++;
@@ -192,6 +247,23 @@ async function fileSize(path: string): Promise<number | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** Names and sizes of every file under `running/*` : any change is a prefetcher's progress. */
+async function areaState(running: string): Promise<string> {
+  const parts: string[] = [];
+  try {
+    for await (const seg of Deno.readDir(running)) {
+      parts.push(seg.name);
+      const dir = join(running, seg.name);
+      try {
+        for await (const e of Deno.readDir(dir)) {
+          parts.push(`${e.name}:${(await fileSize(join(dir, e.name))) ?? -1}`);
+        }
+      } catch { /* finished meanwhile */ }
+    }
+  } catch { /* no area */ }
+  return parts.sort().join(",");
 }
 
 async function dirSize(path: string): Promise<number | undefined> {
