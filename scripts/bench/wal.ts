@@ -1,23 +1,31 @@
 // deno-lint-ignore-file no-console -- a benchmark reports on the console
 /**
- * WAL benchmark (issue #6), every figure measured in this run:
- * - wal-push of N segments as PostgreSQL's archiver drives it (one process per call, oldest
- *   `.ready` first, the caller marking its own segment done): `--pool-size 1` vs `8`, in
- *   segments/s; and the single-segment p50/p95 latency against `lzop -c seg > f && sync`.
- * - restore_command's calling pattern over M segments: wal-fetch with `-p0` vs the default
- *   prefetch of 8, in segments/s (PostgreSQL's replay time is not included).
- * - OpenPGP encrypt/decrypt throughput in-process vs the `gpg` binary on the same lzop data.
+ * WAL benchmark, every figure a ratio against a reference measured in the same run, A/B
+ * alternating (issues #6, #13):
+ * - per call: wal-push of one 16 MiB segment, one process per call as archive_command runs it,
+ *   against an empty `deno run` (the runtime's floor on this machine) and `lzop -c seg > f &&
+ *   sync f`; target (ours − empty) ≤ 1.5 × lzop, peak RSS ≤ 64 MiB; with the per-phase
+ *   breakdown (WALE_PHASE_TIMINGS=1, src/phases.ts).
+ * - restore_command loop over 32 consecutive segments, prefetch at its default, against
+ *   `lzop -dc obj > dest && sync dest` per segment; target ≤ 2.0×, peak RSS ≤ 64 MiB for every
+ *   process, the detached prefetchers included (sampled from /proc); foreground calls served
+ *   from the prefetch area against `version`.
+ * - archiver throughput at --pool-size 1 and 8; OpenPGP encrypt/decrypt against gpg.
  *
- *   deno run -A scripts/bench/wal.ts [--segments 200] [--fetch 100]
- * Segments are real WAL written by pgbench in a temporary PostgreSQL 15 cluster, reused
- * under consecutive names.
+ *   deno run -A scripts/bench/wal.ts [--rounds 21] [--segments 200] [--repo DIR] [--quick]
+ * `--repo DIR` runs another checkout's main.ts (e.g. an older commit, for before/after
+ * figures); `--quick` skips the throughput and OpenPGP parts. Segments are real WAL written
+ * by pgbench in a temporary PostgreSQL 15 cluster, reused under consecutive names.
  */
 import { join } from "node:path";
 import { decryptStream, encryptStream } from "../../src/codec/pgp.ts";
 import { makeRing } from "../../test/support/gpg.ts";
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
-const REPO = new URL("../../", import.meta.url).pathname;
+const repoArg = Deno.args.indexOf("--repo");
+const REPO = repoArg >= 0
+  ? `${(Deno.args[repoArg + 1] ?? "").replace(/\/$/, "")}/`
+  : new URL("../../", import.meta.url).pathname;
 const WAL_E = [
   Deno.execPath(),
   "run",
@@ -109,7 +117,6 @@ async function lay(dir: string, segs: Uint8Array[], n: number): Promise<void> {
 
 /** Emulates PostgreSQL's archiver; returns segments/s and per-call latencies. */
 async function archiveAll(dir: string, pool: number, env: Record<string, string>) {
-  const lat: number[] = [];
   const t0 = performance.now();
   let count = 0;
   for (;;) {
@@ -117,9 +124,7 @@ async function archiveAll(dir: string, pool: number, env: Record<string, string>
       .map((e) => e.name).filter((n) => n.endsWith(".ready")).sort();
     const next = ready[0]?.slice(0, 24);
     if (next === undefined) break;
-    const t = performance.now();
     await run([...WAL_E, "wal-push", "-p", String(pool), join(dir, next)], env);
-    lat.push(performance.now() - t);
     await Deno.rename(
       join(dir, "archive_status", `${next}.ready`),
       join(dir, "archive_status", `${next}.done`),
@@ -127,47 +132,213 @@ async function archiveAll(dir: string, pool: number, env: Record<string, string>
     count++;
   }
   const done = (await Array.fromAsync(Deno.readDir(join(dir, "archive_status")))).length;
-  return { rate: done / ((performance.now() - t0) / 1000), lat, calls: count };
+  return { rate: done / ((performance.now() - t0) / 1000), calls: count };
+}
+
+/** One timed process: wall ms, peak RSS (KiB, /usr/bin/time) and the phase line if printed. */
+interface Call {
+  ms: number;
+  rssKiB: number;
+  phases: Record<string, number> | undefined;
+}
+
+async function timed(argv: string[], env: Record<string, string> = {}): Promise<Call> {
+  const t = performance.now();
+  const out = await new Deno.Command("/usr/bin/time", {
+    args: ["-f", "TIME %M", ...argv],
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", NO_COLOR: "1", ...env },
+    cwd: "/",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - t;
+  const text = new TextDecoder().decode(out.stderr);
+  const m = /TIME (\d+)\s*$/.exec(text);
+  if (!out.success || m === null) throw new Error(`${argv.join(" ")} failed:\n${text}`);
+  const ph = /wal-e-phases (\{.*\})/.exec(text);
+  return {
+    ms,
+    rssKiB: Number(m[1]),
+    phases: ph?.[1] === undefined ? undefined : JSON.parse(ph[1]),
+  };
+}
+
+const fmt = (x: number) => x.toFixed(1);
+const mib = (kib: number) => (kib / 1024).toFixed(1);
+
+/** Median of each phase over the calls that printed phases, plus the unaccounted rest. */
+function breakdown(calls: Call[]): string {
+  const withPhases = calls.filter((c) => c.phases !== undefined);
+  if (withPhases.length === 0) return "  (no phase timings: this checkout does not record them)";
+  const names = [...new Set(withPhases.flatMap((c) => Object.keys(c.phases ?? {})))];
+  const parts = names.map((n) => `${n} ${fmt(median(withPhases.map((c) => c.phases?.[n] ?? 0)))}`);
+  const rest = median(
+    withPhases.map((c) => c.ms - Object.values(c.phases ?? {}).reduce((a, b) => a + b, 0)),
+  );
+  return `  ${parts.join(", ")}, process exit + spawn ${fmt(rest)} (ms, medians; "modules" = ` +
+    "runtime start + module loading, from the isolate's time origin)";
+}
+
+/** Peak RSS (KiB) of wal-prefetch processes, sampled from /proc while `fn` runs. */
+async function prefetcherPeak(fn: () => Promise<void>): Promise<{ peakKiB: number; seen: number }> {
+  let peakKiB = 0;
+  const seen = new Set<string>();
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      for await (const e of Deno.readDir("/proc")) {
+        if (!/^\d+$/.test(e.name)) continue;
+        try {
+          const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`);
+          if (!cmd.includes("wal-prefetch")) continue;
+          seen.add(e.name);
+          const status = await Deno.readTextFile(`/proc/${e.name}/status`);
+          const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+          if (hwm?.[1] !== undefined) peakKiB = Math.max(peakKiB, Number(hwm[1]));
+        } catch { /* exited meanwhile */ }
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  try {
+    await fn();
+    // Let the last prefetchers finish (they are detached).
+    await new Promise((r) => setTimeout(r, 1500));
+  } finally {
+    running = false;
+    await sampler;
+  }
+  return { peakKiB, seen: seen.size };
+}
+
+async function perCall(tmp: string, segs: Uint8Array[], rounds: number): Promise<void> {
+  const seg = join(tmp, "one", segName(1));
+  await Deno.mkdir(join(tmp, "one"));
+  await Deno.writeFile(seg, segs[0] ?? new Uint8Array());
+  const empty = join(tmp, "empty.ts");
+  await Deno.writeTextFile(empty, "export {};\n");
+  const native = join(tmp, "native.lzo");
+  const calls = {
+    ours: [] as Call[],
+    empty: [] as Call[],
+    lzop: [] as Call[],
+    version: [] as Call[],
+  };
+  for (let i = 0; i < rounds; i++) {
+    // A fresh archive each round: the segment is really compressed and stored every time.
+    const env = { WALE_FILE_PREFIX: `file://localhost${tmp}/single${i}`, WALE_PHASE_TIMINGS: "1" };
+    await Deno.mkdir(join(tmp, `single${i}`));
+    calls.empty.push(await timed([Deno.execPath(), "run", "-A", empty]));
+    calls.ours.push(await timed([...WAL_E, "wal-push", seg], env));
+    calls.lzop.push(
+      await timed(["sh", "-c", `lzop -c '${seg}' > '${native}' && sync '${native}'`]),
+    );
+    calls.version.push(await timed([...WAL_E, "version"]));
+    await Deno.remove(join(tmp, `single${i}`), { recursive: true });
+  }
+  const p50 = (cs: Call[]) => median(cs.map((c) => c.ms));
+  const peak = (cs: Call[]) => Math.max(...cs.map((c) => c.rssKiB));
+  const over = p50(calls.ours) - p50(calls.empty);
+  console.log(
+    `wal-push 16 MiB, one process per call (${rounds} alternating rounds): p50 ours ` +
+      `${fmt(p50(calls.ours))} ms (p95 ${fmt(pct(calls.ours.map((c) => c.ms), 0.95))}), ` +
+      `empty deno run ${fmt(p50(calls.empty))} ms, lzop -c + sync ${fmt(p50(calls.lzop))} ms, ` +
+      `version ${fmt(p50(calls.version))} ms`,
+  );
+  console.log(
+    `  (ours − empty) / lzop = ${(over / p50(calls.lzop)).toFixed(2)} (target ≤ 1.5); ` +
+      `ours / lzop = ${(p50(calls.ours) / p50(calls.lzop)).toFixed(2)}; peak RSS ours ` +
+      `${mib(peak(calls.ours))} MiB (target ≤ 64), empty deno run ${mib(peak(calls.empty))} MiB`,
+  );
+  console.log(breakdown(calls.ours));
+}
+
+async function restoreLoop(tmp: string, segs: Uint8Array[], rounds: number): Promise<void> {
+  const n = 32;
+  // An archive of n + 8 consecutive segments (the prefetcher looks 8 ahead).
+  const src = join(tmp, "restore-src");
+  await Deno.mkdir(src);
+  const env = { WALE_FILE_PREFIX: `file://localhost${tmp}/restore-archive` };
+  await Deno.mkdir(join(tmp, "restore-archive"));
+  for (let i = 0; i < n + 8; i++) {
+    const path = join(src, segName(i + 1));
+    await Deno.writeFile(path, segs[i % segs.length] ?? new Uint8Array());
+    await run([...WAL_E, "wal-push", "-p1", path], env);
+  }
+  const objects = join(tmp, "restore-archive", "wal_005");
+  const totals = { ours: [] as number[], lzop: [] as number[] };
+  const fg: Call[] = [];
+  let rss = 0;
+  let prefetch = { peakKiB: 0, seen: 0 };
+  for (let r = 0; r < rounds; r++) {
+    const walDir = join(tmp, `restore-pg_wal-${r}`);
+    await Deno.mkdir(walDir);
+    const dest = join(walDir, "RECOVERYXLOG");
+    let t = performance.now();
+    for (let i = 0; i < n; i++) {
+      await run([
+        "sh",
+        "-c",
+        `lzop -dc '${objects}/${segName(i + 1)}.lzo' > '${dest}' && sync '${dest}'`,
+      ]);
+      await Deno.remove(dest);
+    }
+    totals.lzop.push(performance.now() - t);
+    const phased = { ...env, WALE_PHASE_TIMINGS: "1" };
+    prefetch = await prefetcherPeak(async () => {
+      t = performance.now();
+      for (let i = 0; i < n; i++) {
+        const c = await timed([...WAL_E, "wal-fetch", segName(i + 1), dest], phased);
+        fg.push(c);
+        rss = Math.max(rss, c.rssKiB);
+        // PostgreSQL replays RECOVERYXLOG, then the next restore_command overwrites it.
+        await Deno.remove(dest);
+      }
+      totals.ours.push(performance.now() - t);
+    });
+    await Deno.remove(walDir, { recursive: true });
+  }
+  const ours = median(totals.ours);
+  const lzop = median(totals.lzop);
+  console.log(
+    `restore_command loop, ${n} segments, prefetch default (${rounds} alternating rounds): ` +
+      `ours ${fmt(ours)} ms (${(n / (ours / 1000)).toFixed(1)} segments/s), lzop -dc + sync ` +
+      `${fmt(lzop)} ms (${(n / (lzop / 1000)).toFixed(1)} segments/s)`,
+  );
+  console.log(
+    `  ours / lzop = ${(ours / lzop).toFixed(2)} (target ≤ 2.0); peak RSS foreground ` +
+      `${mib(rss)} MiB, prefetchers ${mib(prefetch.peakKiB)} MiB (${prefetch.seen} seen in the ` +
+      "last round) (target ≤ 64 each)",
+  );
+  const served = fg.filter((c) => c.phases?.["serve-prefetched"] !== undefined);
+  const fetched = fg.filter((c) => c.phases?.["serve-prefetched"] === undefined);
+  console.log(
+    `  foreground calls: ${served.length} served from the prefetch area, p50 ` +
+      `${fmt(median(served.map((c) => c.ms)))} ms; ${fetched.length} downloaded, p50 ` +
+      `${fmt(median(fetched.map((c) => c.ms)))} ms`,
+  );
+  console.log("  served from prefetch:");
+  console.log(breakdown(served));
+  console.log("  downloaded by the call itself:");
+  console.log(breakdown(fetched));
 }
 
 async function main(): Promise<void> {
   const n = arg("--segments", 200);
-  const m = arg("--fetch", 100);
+  const rounds = arg("--rounds", 21);
+  const quick = Deno.args.includes("--quick");
   const tmp = await Deno.makeTempDir({ prefix: "wal-e-bench-wal-" });
   await Deno.chmod(tmp, 0o755);
   try {
     const segs = await realSegments(tmp);
-    console.log(`real WAL segments: ${segs.length} × 16 MiB, reused for ${n} names`);
+    console.log(`real WAL segments: ${segs.length} × 16 MiB; wal-e: ${REPO}main.ts`);
+    await perCall(tmp, segs, rounds);
+    await restoreLoop(tmp, segs, 3);
+    if (quick) return;
     const envFor = (p: string) => ({
       WALE_FILE_PREFIX: `file://localhost${p}`,
       PATH: Deno.env.get("PATH") ?? "",
     });
-
-    // Single-segment latency vs the native pipe.
-    const one = join(tmp, "one");
-    await lay(one, segs, 1);
-    const ours: number[] = [];
-    const native: number[] = [];
-    for (let i = 0; i < 15; i++) {
-      let t = performance.now();
-      await run([...WAL_E, "wal-push", "-p1", join(one, segName(1))], envFor(join(tmp, "a1")));
-      ours.push(performance.now() - t);
-      t = performance.now();
-      await run([
-        "sh",
-        "-c",
-        `lzop -c '${join(one, segName(1))}' > '${join(tmp, "native.lzo")}' && sync`,
-      ]);
-      native.push(performance.now() - t);
-    }
-    console.log(
-      `wal-push single segment p50 ${median(ours).toFixed(1)} ms p95 ${
-        pct(ours, 0.95).toFixed(1)
-      } ms; ` +
-        `lzop+sync p50 ${median(native).toFixed(1)} ms`,
-    );
-    console.log(`wal-push p50 ratio-vs-native ${(median(ours) / median(native)).toFixed(2)}`);
-
     for (const pool of [1, 8]) {
       const dir = join(tmp, `pool${pool}`);
       await lay(dir, segs, n);
@@ -176,29 +347,6 @@ async function main(): Promise<void> {
         `wal-push --pool-size ${pool}: ${r.rate.toFixed(1)} segments/s (${r.calls} calls)`,
       );
     }
-
-    // restore_command pattern over m segments from the pool-8 archive.
-    for (const prefetch of [0, 8]) {
-      const walDir = join(tmp, `restore${prefetch}`);
-      await Deno.mkdir(walDir);
-      const t0 = performance.now();
-      for (let i = 0; i < m; i++) {
-        await run(
-          [
-            ...WAL_E,
-            "wal-fetch",
-            "-p",
-            String(prefetch),
-            segName(i + 1),
-            join(walDir, "RECOVERYXLOG"),
-          ],
-          envFor(join(tmp, "arch8")),
-        );
-      }
-      const rate = m / ((performance.now() - t0) / 1000);
-      console.log(`wal-fetch --prefetch ${prefetch}: ${rate.toFixed(1)} segments/s`);
-    }
-
     await pgpBench(tmp);
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -84,8 +84,9 @@ export async function openDecompressed(
 
 /**
  * Decodes `key` block by block into `emit`, without stream stages between the download and
- * the consumer (wal-fetch writes each block as it comes). Same errors as `openDecompressed`,
- * thrown from here; a consumer's exception stops the download.
+ * the consumer (wal-fetch writes each block as it comes). A block is a view valid only during
+ * the call. Same errors as `openDecompressed`, thrown from here; a consumer's exception stops
+ * the download.
  */
 export async function decodeObject(
   store: Store,
@@ -93,7 +94,9 @@ export async function decodeObject(
   options: { encoding: Encoding; signal?: AbortSignal },
   emit: (block: Uint8Array) => void,
 ): Promise<void> {
-  const lzop = await openLzop(store, key, options);
+  // The decoder copies each chunk into the codec's memory at once: the store may reuse one
+  // buffer for them.
+  const lzop = await openLzop(store, key, { ...options, transientChunks: true });
   const decoder = new LzopDecoder(emit);
   const reader = lzop.getReader();
   try {
@@ -115,11 +118,18 @@ export async function decodeObject(
 async function openLzop(
   store: Store,
   key: string,
-  options: { encoding: Encoding; signal?: AbortSignal },
+  options: { encoding: Encoding; signal?: AbortSignal; transientChunks?: boolean },
 ): Promise<ReadableStream<Uint8Array>> {
-  const raw = await store.get(key, { signal: options.signal });
-  const { first, stream } = await peekFirstByte(raw);
-  if (first === undefined || !looksLikePgp(first)) return stream;
+  const transient = options.transientChunks === true;
+  const raw = await store.get(key, { signal: options.signal, transientChunks: transient });
+  const first = await peekFirstByte(raw);
+  if (first.first === undefined || !looksLikePgp(first.first)) return first.stream;
+  // The decryptor keeps chunks across reads: give it copies of borrowed ones.
+  const stream = transient
+    ? first.stream.pipeThrough(
+      new TransformStream({ transform: (c, ctl) => ctl.enqueue(c.slice()) }),
+    )
+    : first.stream;
   const pgp = options.encoding.pgp;
   if (pgp === undefined) {
     await stream.cancel();

@@ -77,6 +77,16 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
   /** Bytes of block data (or extra field) received into #input. */
   #fill = 0;
   #input: WasmBuffer | undefined;
+  /**
+   * Emit copies (streams: the consumer keeps chunks) or views of the codec's buffer, valid
+   * only during the call (`LzopDecoder`: the consumer writes them out at once; 16 MiB of
+   * copies per segment would only feed the garbage collector).
+   */
+  readonly #copy: boolean;
+
+  constructor(copy = true) {
+    this.#copy = copy;
+  }
   #output: WasmBuffer | undefined;
 
   transform(chunk: Uint8Array, controller: Sink): void {
@@ -316,7 +326,9 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
       const actual = kind === "CRC-32" ? crc32(data, 0, this.#ulen) : adler32(data, 0, this.#ulen);
       this.#verify("uncompressed", kind, value, actual);
     }
-    controller.enqueue(data.bytes.slice(0, this.#ulen));
+    controller.enqueue(
+      this.#copy ? data.bytes.slice(0, this.#ulen) : data.bytes.subarray(0, this.#ulen),
+    );
     this.#expect("blockLength", 4);
   }
 
@@ -407,11 +419,11 @@ export function createLzopReader(): TransformStream<Uint8Array, Uint8Array> {
 /**
  * The same decoder without a stream, for callers that consume blocks synchronously (wal-fetch
  * writes each block to its file as it is decoded): `write` each input chunk, then `end`.
- * Decoded blocks are fresh arrays handed to `emit`; errors are CorruptArchiveError, as from
- * `createLzopReader`.
+ * Each decoded block is handed to `emit` as a view that is valid only during that call;
+ * errors are CorruptArchiveError, as from `createLzopReader`.
  */
 export class LzopDecoder {
-  readonly #reader = new LzopReader();
+  readonly #reader = new LzopReader(false);
   readonly #sink: Sink;
 
   constructor(emit: (block: Uint8Array) => void) {

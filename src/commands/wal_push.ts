@@ -38,6 +38,7 @@ export interface WalPushInput {
 
 /** Runs wal-push; resolves to the exit status. */
 export async function walPush(input: WalPushInput, deps: CommandDeps): Promise<number> {
+  phase("push-modules");
   const log = deps.log.child("wal_e.worker.upload");
   const explicit = input.segmentPath;
   const explicitInfo = await statWalFileToPush(explicit);
@@ -45,6 +46,7 @@ export async function walPush(input: WalPushInput, deps: CommandDeps): Promise<n
   const pooled = input.poolSize > 1
     ? await readySegments(dirname(explicit), basename(explicit), input.poolSize - 1)
     : [];
+  phase("ready-scan");
   const jobs = [
     () => pushFile(explicit, explicitInfo, overwrite, deps, log),
     ...pooled.map((name) => () => pushPooled(dirname(explicit), name, overwrite, deps, log)),

@@ -97,11 +97,11 @@ export class LocalStore implements Store {
     }
   }
 
-  async get(key: string, _options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+  async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
     try {
       const file = await Deno.open(this.#path(key), { read: true });
       // Large synchronous reads: FsFile.readable's 64 KiB async reads cost ~5× for a segment.
-      return fileSource(file);
+      return fileSource(file, undefined, options.transientChunks === true);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
         await this.#checkRoot();

@@ -36,6 +36,12 @@ export interface PutOptions {
 /** Options of `Store.get`. */
 export interface GetOptions {
   signal?: AbortSignal | undefined;
+  /**
+   * The caller is done with each chunk before it reads the next (it copies what it keeps), so
+   * the store may hand out views of one reused buffer. A memory optimisation for decoders that
+   * copy into the codec's memory anyway; backends may ignore it.
+   */
+  transientChunks?: boolean | undefined;
 }
 
 /** What a backend can do, as data (never `instanceof` a backend). */
