@@ -31,7 +31,7 @@ export async function decodeToFile(
     file ??= Deno.openSync(temp, { write: true, createNew: true, mode: 0o600 });
     file.close();
     file = undefined;
-    await Deno.rename(temp, destination);
+    Deno.renameSync(temp, destination);
     phase("close-rename");
   } catch (err) {
     if (file !== undefined) {
@@ -39,7 +39,9 @@ export async function decodeToFile(
         file.close();
       } catch { /* already closed */ }
     }
-    await Deno.remove(temp).catch(() => {});
+    try {
+      Deno.removeSync(temp);
+    } catch { /* never created */ }
     throw err;
   }
 }

@@ -28,12 +28,12 @@ export interface WalFetchInput {
 export async function walFetch(input: WalFetchInput, deps: CommandDeps): Promise<number> {
   // Before any store call: a bad name must not become a key, a bad destination not a download.
   checkWalFileName(input.segmentName, "wal-fetch", input.destination);
-  await checkFetchDestination(input.destination);
+  checkFetchDestination(input.destination);
   if (input.prefetch > 0) {
     const served = await servePrefetched(input, deps);
     // Started before our own download so the next segments arrive while this one does.
     phase(served ? "serve-prefetched" : "check-prefetched");
-    await startPrefetch(input.segmentName, input.destination, input.prefetch, deps);
+    startPrefetch(input.segmentName, input.destination, input.prefetch, deps);
     phase("prefetch-spawn");
     if (served) return EXIT.OK;
   }

@@ -2,7 +2,8 @@
  * Checks of the local side of the WAL commands, made before any store call: the WAL file
  * name (so a key never leaves the prefix and a swapped `%p`/`%f` is named as such), the file
  * wal-push reads and the place wal-fetch writes. Each failure is one message with a hint; none
- * reaches the operator as a stack trace.
+ * reaches the operator as a stack trace. The calls are synchronous: an async file-system op
+ * costs an event-loop round trip, up to milliseconds, and these commands run once per segment.
  */
 import { basename, dirname } from "../paths.ts";
 import { UserError } from "../errors.ts";
@@ -37,10 +38,10 @@ export function checkWalFileName(
  * Checks the WAL file wal-push was given and returns its status: it must be a readable
  * regular file whose name is a WAL file name.
  */
-export async function statWalFileToPush(path: string): Promise<Deno.FileInfo> {
+export function statWalFileToPush(path: string): Deno.FileInfo {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    info = Deno.statSync(path);
   } catch (err) {
     const msg = err instanceof Deno.errors.NotFound
       ? "could not find file for wal-push"
@@ -64,9 +65,9 @@ export async function statWalFileToPush(path: string): Promise<Deno.FileInfo> {
 }
 
 /** Opens a WAL file for reading, with an operator's error when it cannot be read. */
-export async function openWalFile(path: string): Promise<Deno.FsFile> {
+export function openWalFile(path: string): Deno.FsFile {
   try {
-    return await Deno.open(path, { read: true });
+    return Deno.openSync(path, { read: true });
   } catch (err) {
     throw localFileError(err, path, "could not read file for wal-push");
   }
@@ -76,11 +77,11 @@ export async function openWalFile(path: string): Promise<Deno.FsFile> {
  * Checks where wal-fetch will write: the directory must exist, and the destination must not
  * be a directory (the segment is renamed onto it).
  */
-export async function checkFetchDestination(destination: string): Promise<void> {
+export function checkFetchDestination(destination: string): void {
   const dir = dirname(destination);
   let dirInfo: Deno.FileInfo;
   try {
-    dirInfo = await Deno.stat(dir);
+    dirInfo = Deno.statSync(dir);
   } catch (err) {
     throw localFileError(err, dir, "the directory of the WAL destination is not usable");
   }
@@ -91,7 +92,7 @@ export async function checkFetchDestination(destination: string): Promise<void> 
     });
   }
   try {
-    if ((await Deno.stat(destination)).isDirectory) {
+    if (Deno.statSync(destination).isDirectory) {
       throw new UserError("the WAL destination is a directory", {
         detail: `"${destination}" is a directory; wal-fetch writes one file there.`,
         hint: `The path (%p) comes second: ${RESTORE_COMMAND}.`,

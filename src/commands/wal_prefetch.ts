@@ -10,7 +10,8 @@
  * started only when fewer than half of the next N are ready or in flight, for all that are
  * missing, so one process start is shared by several segments; it runs under `nice` so it
  * yields the CPU to the foreground call and to PostgreSQL's replay; and the foreground polls
- * for an in-flight segment every few milliseconds.
+ * for an in-flight segment every few milliseconds. File-system calls on the foreground path
+ * are synchronous: each async op costs an event-loop round trip, up to milliseconds.
  */
 import { dirname, join } from "../paths.ts";
 import { walKey } from "../archive/keys.ts";
@@ -40,8 +41,8 @@ function isWholeSegment(size: number): boolean {
   return size >= 1 << 20 && size <= 1 << 30 && (size & (size - 1)) === 0;
 }
 
-async function baseOf(destination: string): Promise<string> {
-  return await Deno.realPath(dirname(destination));
+function baseOf(destination: string): string {
+  return Deno.realPathSync(dirname(destination));
 }
 
 /** The N segments after `name` on its timeline (none for history and other files). */
@@ -65,7 +66,7 @@ export async function servePrefetched(
   if (!SEGMENT_RE.test(input.segmentName)) return false;
   let base: string;
   try {
-    base = await baseOf(input.destination);
+    base = baseOf(input.destination);
   } catch {
     return false;
   }
@@ -74,13 +75,13 @@ export async function servePrefetched(
   let lastState = "";
   let lastProgress = performance.now();
   for (;;) {
-    const size = await fileSize(ready);
+    const size = fileSize(ready);
     if (size !== undefined) {
       if (!isWholeSegment(size)) {
-        await Deno.remove(ready).catch(() => {});
+        removeQuietly(ready);
         return false;
       }
-      await Deno.rename(ready, input.destination);
+      Deno.renameSync(ready, input.destination);
       deps.log.child("wal_e.operator.backup").info({
         msg: "promoted prefetched wal segment",
         structured: {
@@ -94,8 +95,8 @@ export async function servePrefetched(
     }
     // In flight (or queued in a prefetcher): wait while the prefetch area makes progress; a
     // vanished or stalled download is ours to do.
-    if (await dirSize(join(running, input.segmentName)) === undefined) return false;
-    const state = await areaState(running);
+    if (dirSize(join(running, input.segmentName)) === undefined) return false;
+    const state = areaState(running);
     const now = performance.now();
     if (state !== lastState) {
       lastState = state;
@@ -118,29 +119,29 @@ const STALE_MS = 10_000;
  * Cleans stale prefetch files and, when fewer than half of the next `n` segments are ready or
  * in flight, starts one detached, niced wal-prefetch for all that are missing.
  */
-export async function startPrefetch(
+export function startPrefetch(
   name: string,
   destination: string,
   n: number,
   deps: CommandDeps,
-): Promise<void> {
+): void {
   const candidates = prefetchCandidates(name, n);
   if (candidates.length === 0 || deps.selfCommand === undefined) return;
   try {
-    const base = await baseOf(destination);
-    await cleanup(base, candidates);
+    const base = baseOf(destination);
+    cleanup(base, candidates);
     const { done, running } = areas(base);
     const wanted: string[] = [];
     for (const seg of candidates) {
-      if (await fileSize(join(done, seg)) !== undefined) continue;
-      if (await inFlight(join(running, seg))) continue;
+      if (fileSize(join(done, seg)) !== undefined) continue;
+      if (inFlight(join(running, seg))) continue;
       wanted.push(seg);
     }
     if (wanted.length === 0 || candidates.length - wanted.length >= Math.ceil(n / 2)) return;
     // Marked in flight before the child starts, so the next call neither waits for nothing
     // nor starts a second prefetcher for the same segments.
     for (const seg of wanted) {
-      await Deno.mkdir(join(running, seg), { recursive: true, mode: 0o700 });
+      Deno.mkdirSync(join(running, seg), { recursive: true, mode: 0o700 });
     }
     const [program, ...args] = deps.selfCommand;
     if (program === undefined) return;
@@ -168,19 +169,18 @@ const NICE = "/usr/bin/nice";
  * Whether `dir` is a live in-flight download: it exists and it, or a file in it, changed in
  * the last STALE_MS. A stale one (its prefetcher was killed) is removed, to be fetched again.
  */
-async function inFlight(dir: string): Promise<boolean> {
+function inFlight(dir: string): boolean {
   let newest = 0;
   try {
-    newest = (await Deno.stat(dir)).mtime?.getTime() ?? 0;
-    for await (const e of Deno.readDir(dir)) {
-      const st = await Deno.stat(join(dir, e.name)).catch(() => undefined);
-      newest = Math.max(newest, st?.mtime?.getTime() ?? 0);
+    newest = Deno.statSync(dir).mtime?.getTime() ?? 0;
+    for (const e of Deno.readDirSync(dir)) {
+      newest = Math.max(newest, mtimeOf(join(dir, e.name)));
     }
   } catch {
     return false;
   }
   if (Date.now() - newest < STALE_MS) return true;
-  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  removeQuietly(dir);
   return false;
 }
 
@@ -227,22 +227,36 @@ export async function walPrefetch(input: WalPrefetchInput, deps: CommandDeps): P
 }
 
 /** Removes prefetched and running segments that are not in `keep`. */
-async function cleanup(base: string, keep: readonly string[]): Promise<void> {
+function cleanup(base: string, keep: readonly string[]): void {
   const { done, running } = areas(base);
   const keepSet = new Set(keep);
   for (const dir of [done, running]) {
     try {
-      for await (const e of Deno.readDir(dir)) {
+      for (const e of Deno.readDirSync(dir)) {
         if (!SEGMENT_RE.test(e.name.slice(0, 24)) || keepSet.has(e.name)) continue;
-        await Deno.remove(join(dir, e.name), { recursive: true }).catch(() => {});
+        removeQuietly(join(dir, e.name));
       }
     } catch { /* no prefetch area yet */ }
   }
 }
 
-async function fileSize(path: string): Promise<number | undefined> {
+function mtimeOf(path: string): number {
   try {
-    const st = await Deno.stat(path);
+    return Deno.statSync(path).mtime?.getTime() ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch { /* gone already */ }
+}
+
+function fileSize(path: string): number | undefined {
+  try {
+    const st = Deno.statSync(path);
     return st.isFile ? st.size : undefined;
   } catch {
     return undefined;
@@ -250,15 +264,15 @@ async function fileSize(path: string): Promise<number | undefined> {
 }
 
 /** Names and sizes of every file under `running/*` : any change is a prefetcher's progress. */
-async function areaState(running: string): Promise<string> {
+function areaState(running: string): string {
   const parts: string[] = [];
   try {
-    for await (const seg of Deno.readDir(running)) {
+    for (const seg of Deno.readDirSync(running)) {
       parts.push(seg.name);
       const dir = join(running, seg.name);
       try {
-        for await (const e of Deno.readDir(dir)) {
-          parts.push(`${e.name}:${(await fileSize(join(dir, e.name))) ?? -1}`);
+        for (const e of Deno.readDirSync(dir)) {
+          parts.push(`${e.name}:${fileSize(join(dir, e.name)) ?? -1}`);
         }
       } catch { /* finished meanwhile */ }
     }
@@ -266,11 +280,11 @@ async function areaState(running: string): Promise<string> {
   return parts.sort().join(",");
 }
 
-async function dirSize(path: string): Promise<number | undefined> {
+function dirSize(path: string): number | undefined {
   try {
     let total = 0;
-    for await (const e of Deno.readDir(path)) {
-      total += (await fileSize(join(path, e.name))) ?? 0;
+    for (const e of Deno.readDirSync(path)) {
+      total += fileSize(join(path, e.name)) ?? 0;
     }
     return total;
   } catch {

@@ -50,9 +50,10 @@ export class LocalStore implements Store {
     const path = this.#path(key);
     const dir = dirname(path);
     const temp = join(dir, `.${path.slice(dir.length + 1)}${TEMP_MARK}${randomSuffix()}`);
-    const file = await this.#createTemp(dir, temp);
+    const file = this.#createTemp(dir, temp);
     const reader = body.getReader();
     let ok = false;
+    let written = 0;
     try {
       for (;;) {
         options.signal?.throwIfAborted();
@@ -61,15 +62,20 @@ export class LocalStore implements Store {
         // Page-cache writes do not block for long; the async form costs ~3× for a segment.
         let off = 0;
         while (off < value.length) off += file.writeSync(value.subarray(off));
+        written += value.length;
       }
       options.signal?.throwIfAborted();
       phase("write");
-      await file.sync();
+      // A WAL-sized object is fsynced in place (an async op costs an event-loop round trip,
+      // milliseconds, once per segment); a base backup partition in the background, so the
+      // other partitions keep compressing meanwhile.
+      if (written <= SYNC_INLINE_BYTES) file.syncSync();
+      else await file.sync();
       file.close();
       phase("fsync");
-      await Deno.rename(temp, path);
+      Deno.renameSync(temp, path);
       ok = true;
-      await syncDir(dir);
+      syncDir(dir);
       phase("rename-dirsync");
     } catch (err) {
       await reader.cancel(err).catch(() => {});
@@ -79,35 +85,41 @@ export class LocalStore implements Store {
         try {
           file.close();
         } catch { /* already closed */ }
-        await Deno.remove(temp).catch(() => {});
+        try {
+          Deno.removeSync(temp);
+        } catch { /* never created, or gone */ }
       }
     }
   }
 
   /** Creates parents (fsyncing each new directory's parent) and the temporary file. */
-  async #createTemp(dir: string, temp: string): Promise<Deno.FsFile> {
+  #createTemp(dir: string, temp: string): Deno.FsFile {
     // A concurrent deleteMany may prune an emptied directory between mkdir and open: retry.
     for (let attempt = 0;; attempt++) {
-      await ensureDir(dir);
+      ensureDir(dir);
       try {
-        return await Deno.open(temp, { write: true, createNew: true });
+        return Deno.openSync(temp, { write: true, createNew: true });
       } catch (err) {
         if (!(err instanceof Deno.errors.NotFound) || attempt >= 3) throw storeIoError(err, temp);
       }
     }
   }
 
-  async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+  get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
     try {
-      const file = await Deno.open(this.#path(key), { read: true });
+      const file = Deno.openSync(this.#path(key), { read: true });
       // Large synchronous reads: FsFile.readable's 64 KiB async reads cost ~5× for a segment.
-      return fileSource(file, undefined, options.transientChunks === true);
+      return Promise.resolve(fileSource(file, undefined, options.transientChunks === true));
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) {
-        await this.#checkRoot();
-        throw new ObjectNotFoundError(this.url(key));
+        try {
+          this.#checkRoot();
+        } catch (rootErr) {
+          return Promise.reject(rootErr);
+        }
+        return Promise.reject(new ObjectNotFoundError(this.url(key)));
       }
-      throw storeIoError(err, this.#path(key));
+      return Promise.reject(storeIoError(err, this.#path(key)));
     }
   }
 
@@ -116,11 +128,11 @@ export class LocalStore implements Store {
    * a missing root is an unmounted or mistyped archive, which wal-fetch must not report to
    * PostgreSQL as the end of the archive.
    */
-  async #checkRoot(): Promise<void> {
+  #checkRoot(): void {
     const root = this.#root.replace(/(.)\/$/, "$1");
     let isDir = false;
     try {
-      isDir = (await Deno.stat(root)).isDirectory;
+      isDir = Deno.statSync(root).isDirectory;
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory)) {
         throw storeIoError(err, root);
@@ -135,12 +147,12 @@ export class LocalStore implements Store {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
+  exists(key: string): Promise<boolean> {
     try {
-      return (await Deno.stat(this.#path(key))).isFile;
+      return Promise.resolve(Deno.statSync(this.#path(key)).isFile);
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return false;
-      throw storeIoError(err, this.#path(key));
+      if (err instanceof Deno.errors.NotFound) return Promise.resolve(false);
+      return Promise.reject(storeIoError(err, this.#path(key)));
     }
   }
 
@@ -221,22 +233,28 @@ function randomSuffix(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** fsync a directory so a rename or a new entry in it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fd = await Deno.open(dir, { read: true });
+/**
+ * fsync a directory so a rename or a new entry in it survives a crash. Synchronous, like the
+ * other metadata calls here: each is short, and an async op costs an event-loop round trip.
+ */
+function syncDir(dir: string): void {
+  const fd = Deno.openSync(dir, { read: true });
   try {
-    await fd.sync();
+    fd.syncSync();
   } finally {
     fd.close();
   }
 }
 
+/** Objects up to this size are fsynced without leaving the JS thread (see `put`). */
+const SYNC_INLINE_BYTES = 64 * 1024 * 1024;
+
 /** mkdir -p that fsyncs the parent of every directory it creates. */
-export async function ensureDir(dir: string): Promise<void> {
+function ensureDir(dir: string): void {
   const missing: string[] = [];
   for (let d = dir;; d = dirname(d)) {
     try {
-      if ((await Deno.stat(d)).isDirectory) break;
+      if (Deno.statSync(d).isDirectory) break;
       throw notADirectory(d);
     } catch (err) {
       if (err instanceof Deno.errors.NotADirectory) throw notADirectory(d);
@@ -247,11 +265,11 @@ export async function ensureDir(dir: string): Promise<void> {
   }
   for (const d of missing.reverse()) {
     try {
-      await Deno.mkdir(d);
+      Deno.mkdirSync(d);
     } catch (err) {
       if (!(err instanceof Deno.errors.AlreadyExists)) throw storeIoError(err, d);
     }
-    await syncDir(dirname(d));
+    syncDir(dirname(d));
   }
 }
 

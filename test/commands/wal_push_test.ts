@@ -123,7 +123,7 @@ Deno.test("a pooled segment whose file vanished is skipped and keeps its .ready"
       deps(store, lines),
     );
     assert.match(lines.join(""), /MSG: skip parallel archiving of a file/);
-    assert.deepEqual(await readySegments(join(dir, "pg_wal"), "x", 10), [
+    assert.deepEqual(readySegments(join(dir, "pg_wal"), "x", 10), [
       "000000010000000000000001",
       "000000010000000000000002",
     ]);
@@ -153,7 +153,7 @@ Deno.test("history, backup history and partial files are pushed and fetched unde
       assert.deepEqual(await stored(store, name), data);
     }
     // Never picked up by the pool: only 24-hex segment names are.
-    assert.deepEqual(await readySegments(join(dir, "pg_wal"), "x", 32), []);
+    assert.deepEqual(readySegments(join(dir, "pg_wal"), "x", 32), []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
