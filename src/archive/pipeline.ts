@@ -4,11 +4,10 @@
  * this source to this key" or "open this key decoded"; they never assemble stages.
  */
 import { ConfigError } from "../errors.ts";
-import { createLzopReader, LzopDecoder } from "../codec/lzop_reader.ts";
-import { createLzopWriter, lzopEncodeFileSync } from "../codec/lzop_writer.ts";
 import type { PgpSettings } from "../codec/pgp.ts";
 import type { Store } from "../storage/store.ts";
 import { ByteCounter } from "./byte_counter.ts";
+import { lazy } from "../lazy.ts";
 import { phase } from "../phases.ts";
 
 /** How objects are encoded beyond lzop. */
@@ -35,9 +34,21 @@ export interface TransferStats {
   storedBytes: number;
 }
 
+/**
+ * The lzop encoder and decoder load with their first use: wal-push never decodes and wal-fetch
+ * never encodes, and each module is start-up time of a command run once per segment.
+ */
+function writerModule(): Promise<typeof import("../codec/lzop_writer.ts")> {
+  return import("../codec/lzop_writer.ts");
+}
+
+function readerModule(): Promise<typeof import("../codec/lzop_reader.ts")> {
+  return import("../codec/lzop_reader.ts");
+}
+
 /** OpenPGP is loaded only when an object is encrypted or encryption is configured (start-up). */
 function pgpModule(): Promise<typeof import("../codec/pgp.ts")> {
-  return import("../codec/pgp.ts");
+  return lazy.pgp();
 }
 
 /** First byte of a binary OpenPGP message: a packet tag has its high bit set (lzop: 0x89). */
@@ -57,6 +68,7 @@ export async function uploadCompressed(
   const writerOptions: { mode?: number; mtimeSeconds?: number } = {};
   if (options.mode !== undefined) writerOptions.mode = options.mode;
   if (options.mtimeSeconds !== undefined) writerOptions.mtimeSeconds = options.mtimeSeconds;
+  const { createLzopWriter } = await writerModule();
   const compressed = source.pipeThrough(plain).pipeThrough(createLzopWriter(writerOptions));
   const pgp = options.encoding.pgp;
   const body =
@@ -79,6 +91,7 @@ export async function openDecompressed(
   key: string,
   options: { encoding: Encoding; signal?: AbortSignal },
 ): Promise<ReadableStream<Uint8Array>> {
+  const { createLzopReader } = await readerModule();
   return (await openLzop(store, key, options)).pipeThrough(createLzopReader());
 }
 
@@ -97,7 +110,7 @@ export async function decodeObject(
   // The decoder copies each chunk into the codec's memory at once: the store may reuse one
   // buffer for them.
   const lzop = await openLzop(store, key, { ...options, transientChunks: true });
-  const decoder = new LzopDecoder(emit);
+  const decoder = new (await readerModule()).LzopDecoder(emit);
   const reader = lzop.getReader();
   try {
     for (;;) {
@@ -190,7 +203,8 @@ export async function uploadCompressedFile(
   }
   let encoded;
   try {
-    encoded = lzopEncodeFileSync(file, {
+    const { lzopEncodeFileSync } = await writerModule();
+    encoded = lzopEncodeFileSync(file, file.statSync().size, {
       ...(options.mode === undefined ? {} : { mode: options.mode }),
       ...(options.mtimeSeconds === undefined ? {} : { mtimeSeconds: options.mtimeSeconds }),
     });
@@ -198,12 +212,12 @@ export async function uploadCompressedFile(
     file.close();
   }
   phase("compress");
-  await store.put(key, ReadableStream.from(encoded.chunks), {
-    size: encoded.encodedBytes,
+  await store.put(key, ReadableStream.from([encoded.bytes]), {
+    size: encoded.bytes.length,
     contentType: options.contentType ?? "application/octet-stream",
     signal: options.signal,
   });
-  return { plainBytes: encoded.plainBytes, storedBytes: encoded.encodedBytes };
+  return { plainBytes: encoded.plainBytes, storedBytes: encoded.bytes.length };
 }
 
 /** Stores a small plain object (sentinel, extended_version.txt): never compressed. */

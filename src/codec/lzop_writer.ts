@@ -27,9 +27,12 @@ export interface LzopWriterOptions {
 const BLOCK_HEADER = 12; // ulen, clen, Adler-32 of the uncompressed data
 const END_MARKER = 4;
 
-/** Where encoded chunks go: a stream's controller, or a plain collector (no stream stages). */
-interface Sink {
-  enqueue(chunk: Uint8Array): void;
+/** One compressed block: lengths, checksum of the input, and where its data lies. */
+interface EncodedBlock {
+  n: number;
+  sum: number;
+  dataLength: number;
+  data: WasmBuffer;
 }
 
 class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
@@ -45,11 +48,11 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
     });
   }
 
-  start(controller: Sink): void {
+  start(controller: TransformStreamDefaultController<Uint8Array>): void {
     controller.enqueue(this.#header);
   }
 
-  transform(chunk: Uint8Array, controller: Sink): void {
+  transform(chunk: Uint8Array, controller: TransformStreamDefaultController<Uint8Array>): void {
     try {
       let off = 0;
       while (off < chunk.length) {
@@ -66,7 +69,7 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
     }
   }
 
-  flush(controller: Sink): void {
+  flush(controller: TransformStreamDefaultController<Uint8Array>): void {
     try {
       // The end marker rides with the last block: one chunk fewer.
       controller.enqueue(this.#fill > 0 ? this.#block(END_MARKER) : new Uint8Array(END_MARKER));
@@ -90,21 +93,73 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
 
   /** Encodes the buffered input as one block (plus `tail` zero bytes) in a fresh array. */
   #block(tail: number): Uint8Array {
+    const b = this.#compress();
+    const out = new Uint8Array(BLOCK_HEADER + b.dataLength + tail);
+    this.#put(b, out, 0);
+    return out;
+  }
+
+  /** Compresses the buffered input (stored raw when compression does not shrink it). */
+  #compress(): EncodedBlock {
     const input = this.#buffers();
     const output = this.#output as WasmBuffer;
     const n = this.#fill;
     const sum = adler32(input, 0, n);
     const clen = compressBlock(input, n, output);
     const stored = clen >= n;
-    const dataLength = stored ? n : clen;
-    const out = new Uint8Array(BLOCK_HEADER + dataLength + tail);
-    const view = new DataView(out.buffer);
-    view.setUint32(0, n);
-    view.setUint32(4, dataLength);
-    view.setUint32(8, sum);
-    out.set((stored ? input : output).bytes.subarray(0, dataLength), BLOCK_HEADER);
     this.#fill = 0;
-    return out;
+    return { n, sum, dataLength: stored ? n : clen, data: stored ? input : output };
+  }
+
+  /** Writes block `b` (length fields, checksum, data) into `out` at `at`; returns its size. */
+  #put(b: EncodedBlock, out: Uint8Array, at: number): number {
+    const view = new DataView(out.buffer, out.byteOffset + at, BLOCK_HEADER);
+    view.setUint32(0, b.n);
+    view.setUint32(4, b.dataLength);
+    view.setUint32(8, b.sum);
+    out.set(b.data.bytes.subarray(0, b.dataLength), at + BLOCK_HEADER);
+    return BLOCK_HEADER + b.dataLength;
+  }
+
+  /**
+   * The whole lzop stream of an open file in one array: each block is read straight into the
+   * codec's input buffer and encoded into one output array sized from `sizeHint` (grown if the
+   * file turns out longer). Returns the stream and the number of bytes read.
+   */
+  encodeFile(file: Deno.FsFile, sizeHint: number): { bytes: Uint8Array; plainBytes: number } {
+    const blockRoom = BLOCK_HEADER + compressBound(LZOP_BLOCK_SIZE);
+    let out = new Uint8Array(
+      this.#header.length + (Math.ceil(sizeHint / LZOP_BLOCK_SIZE) + 1) * blockRoom + END_MARKER,
+    );
+    out.set(this.#header);
+    let pos = this.#header.length;
+    let plainBytes = 0;
+    const timed = phasesEnabled();
+    const emit = (): void => {
+      if (out.length - pos < blockRoom + END_MARKER) {
+        const bigger = new Uint8Array(out.length * 2);
+        bigger.set(out.subarray(0, pos));
+        out = bigger;
+      }
+      pos += this.#put(this.#compress(), out, pos);
+    };
+    try {
+      for (;;) {
+        const input = this.#buffers();
+        const t0 = timed ? performance.now() : 0;
+        const n = file.readSync(input.bytes.subarray(this.#fill, LZOP_BLOCK_SIZE));
+        if (timed) phaseTime("read", performance.now() - t0);
+        if (n === null) break;
+        this.#fill += n;
+        plainBytes += n;
+        if (this.#fill === LZOP_BLOCK_SIZE) emit();
+      }
+      if (this.#fill > 0) emit();
+      // The end marker: a zero uncompressed length (the array is zero-filled already).
+      return { bytes: out.subarray(0, pos + END_MARKER), plainBytes };
+    } finally {
+      this.#release();
+    }
   }
 
   #release(): void {
@@ -135,51 +190,16 @@ export async function lzopCompress(
   return new Uint8Array(await new Response(compressed).arrayBuffer());
 }
 
-/** A whole file's lzop stream, as the chunks `createLzopWriter` would emit. */
-export interface EncodedFile {
-  chunks: Uint8Array[];
-  /** Bytes read from the file. */
-  plainBytes: number;
-  /** Total length of `chunks`. */
-  encodedBytes: number;
-}
-
 /**
- * lzop-compresses an open file synchronously, exactly as `createLzopWriter` does, reading it
- * in block-sized pieces into one reused buffer and calling the codec once per block. For a
- * WAL segment (wal-push) stream stages cost more than the codec; this is the same encoder
- * driven directly. Memory: the compressed chunks plus one block.
+ * lzop-compresses an open file synchronously into one array, byte for byte what
+ * `createLzopWriter` emits for its content: one read straight into the codec's buffer and one
+ * codec call per block, no stream stages. For a WAL segment (wal-push), stream stages cost
+ * more than the codec. Memory: the compressed stream plus one block.
  */
 export function lzopEncodeFileSync(
   file: Deno.FsFile,
+  sizeHint: number,
   options: LzopWriterOptions = {},
-): EncodedFile {
-  const chunks: Uint8Array[] = [];
-  let encodedBytes = 0;
-  const sink: Sink = {
-    enqueue(chunk) {
-      chunks.push(chunk);
-      encodedBytes += chunk.length;
-    },
-  };
-  const writer = new LzopWriter(options);
-  const piece = new Uint8Array(LZOP_BLOCK_SIZE);
-  let plainBytes = 0;
-  const timed = phasesEnabled();
-  try {
-    writer.start(sink);
-    for (;;) {
-      const t0 = timed ? performance.now() : 0;
-      const n = file.readSync(piece);
-      if (timed) phaseTime("read", performance.now() - t0);
-      if (n === null) break;
-      plainBytes += n;
-      writer.transform(piece.subarray(0, n), sink);
-    }
-    writer.flush(sink);
-  } catch (err) {
-    writer.cancel();
-    throw err;
-  }
-  return { chunks, plainBytes, encodedBytes };
+): { bytes: Uint8Array; plainBytes: number } {
+  return new LzopWriter(options).encodeFile(file, sizeHint);
 }

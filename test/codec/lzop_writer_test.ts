@@ -150,3 +150,31 @@ Deno.test("writer produces LZO 2.10's exact bytes for the 64 x 'a' vector of §1
     ),
   );
 });
+
+Deno.test("lzopEncodeFileSync writes exactly the bytes of the stream writer, whatever the size hint", async () => {
+  const { lzopEncodeFileSync, lzopCompress } = await import("../../src/codec/lzop_writer.ts");
+  const dir = await Deno.makeTempDir({ prefix: "wal-e-encode-file-" });
+  try {
+    const block = 256 * 1024;
+    const random = crypto.getRandomValues(new Uint8Array(65536));
+    for (const size of [0, 1, block - 1, block, block + 1, 3 * block + 17]) {
+      // Half compressible, half random: both stored and compressed blocks.
+      const data = new Uint8Array(size).map((_, i) =>
+        i % 7 === 0 ? random[i % 65536] ?? 0 : i >> 9
+      );
+      const path = `${dir}/f${size}`;
+      await Deno.writeFile(path, data);
+      const want = await lzopCompress(data, { mode: 0o100600, mtimeSeconds: 1_700_000_000 });
+      // A hint too small makes it grow its output; a large one is trimmed.
+      for (const hint of [0, size, size * 3 + 1]) {
+        const file = await Deno.open(path);
+        const got = lzopEncodeFileSync(file, hint, { mode: 0o100600, mtimeSeconds: 1_700_000_000 });
+        file.close();
+        assert.equal(got.plainBytes, size);
+        assert.deepEqual(got.bytes, want, `size ${size} hint ${hint}`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
