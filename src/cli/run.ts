@@ -6,9 +6,9 @@
 import type { Encoding } from "../archive/pipeline.ts";
 import type { CommandDeps } from "../commands/context.ts";
 import { version } from "../commands/version.ts";
-import { walFetch } from "../commands/wal_fetch.ts";
 import { EXIT, isOsError, UsageError, WalEError } from "../errors.ts";
 import { Logger, type LogSink } from "../log.ts";
+import { lazy } from "../lazy.ts";
 import { phase } from "../phases.ts";
 import { secretRedactor } from "../redact.ts";
 import { openStore } from "../storage/open.ts";
@@ -88,7 +88,7 @@ async function parse(argv: readonly string[], io: Io): Promise<ParseResult> {
   refuseSecrets(argv);
   const fast = fastParse(argv);
   if (fast !== undefined) return { kind: "run", ...fast };
-  return (await import("./program.ts")).parseArgs(argv, io.stdout);
+  return (await lazy.program()).parseArgs(argv, io.stdout);
 }
 
 async function runWithStore(
@@ -117,25 +117,26 @@ async function runWithStore(
   };
   try {
     switch (inv.name) {
-      // Backup commands load PostgreSQL and tar libraries: only when they run (start-up time
-      // matters for the WAL commands PostgreSQL starts once per segment).
+      // Each command's code loads only when it runs: start-up time matters for the WAL
+      // commands PostgreSQL starts once per segment (backup commands load PostgreSQL and tar
+      // libraries too).
       case "backup-push":
-        return await (await import("../commands/backup_push.ts")).backupPush(inv.input, deps);
+        return await (await lazy.backupPush()).backupPush(inv.input, deps);
       case "backup-fetch":
-        return await (await import("../commands/backup_fetch.ts")).backupFetch(inv.input, deps);
+        return await (await lazy.backupFetch()).backupFetch(inv.input, deps);
       case "backup-list":
-        return await (await import("../commands/backup_list.ts")).backupList(inv.input, deps);
+        return await (await lazy.backupList()).backupList(inv.input, deps);
       case "wal-push":
         return await (await import("../commands/wal_push.ts")).walPush(
           { ...inv.input, overwrite: config.walOverwrite },
           deps,
         );
       case "wal-fetch":
-        return await walFetch(inv.input, deps);
+        return await (await import("../commands/wal_fetch.ts")).walFetch(inv.input, deps);
       case "wal-prefetch":
         return await (await import("../commands/wal_prefetch.ts")).walPrefetch(inv.input, deps);
       case "delete":
-        return await (await import("../commands/delete.ts")).deleteCommand(inv.input, deps);
+        return await (await lazy.deleteCommand()).deleteCommand(inv.input, deps);
     }
   } finally {
     await store.close();

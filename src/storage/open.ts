@@ -3,6 +3,7 @@
  * landed yet fail loudly with NotSupportedError instead of doing anything silently.
  */
 import { ConfigError, NotSupportedError } from "../errors.ts";
+import { lazy } from "../lazy.ts";
 import { LocalStore } from "./local.ts";
 import { type ParsedPrefix, parsePrefix, type Scheme } from "./prefix.ts";
 import type { Store } from "./store.ts";
@@ -33,9 +34,9 @@ const FACTORIES: Record<Scheme, Factory> = {
   file: (prefix) => Promise.resolve(new LocalStore(prefix.pathPrefix)),
   // Cloud SDKs load only when their scheme is used: archive_command runs once per segment
   // and must not pay for parsing the AWS and Azure SDKs on every local-store call.
-  s3: async (prefix, settings) => (await import("./s3.ts")).openS3Store(prefix, settings),
-  wabs: async (prefix, settings) => (await import("./azure.ts")).openWabsStore(prefix, settings),
-  swift: async (prefix, settings) => (await import("./swift.ts")).openSwiftStore(prefix, settings),
+  s3: async (prefix, settings) => (await lazy.s3()).openS3Store(prefix, settings),
+  wabs: async (prefix, settings) => (await lazy.azure()).openWabsStore(prefix, settings),
+  swift: async (prefix, settings) => (await lazy.swift()).openSwiftStore(prefix, settings),
   gs: notYet("Google Cloud Storage", "not planned"),
 };
 

@@ -1,0 +1,44 @@
+/**
+ * Modules loaded only when a command needs them, imported by a specifier Deno cannot see
+ * statically. A literal `import("./x.ts")` is cheap to write but not free: Deno prepares the
+ * module graph behind every literal dynamic import when the importing module loads, npm
+ * resolution included, which cost ~1 ms per such import on every wal-push and wal-fetch
+ * (PostgreSQL starts one per segment) for code they never run: commander, the cloud SDKs,
+ * OpenPGP, the backup commands.
+ *
+ * `deno compile` cannot see these imports either: `scripts/compile` passes every entry of
+ * `LAZY_MODULES` to it with `--include`, and `test/lazy_test.ts` checks that each loads.
+ * Types still come from `typeof import(...)`, which `deno check` follows.
+ */
+
+/** Every lazily loaded module, relative to `src/` (scripts/compile includes them). */
+export const LAZY_MODULES = [
+  "cli/program.ts",
+  "commands/backup_push.ts",
+  "commands/backup_fetch.ts",
+  "commands/backup_list.ts",
+  "commands/delete.ts",
+  "storage/s3.ts",
+  "storage/azure.ts",
+  "storage/swift.ts",
+  "codec/pgp.ts",
+] as const;
+
+type LazyModule = typeof LAZY_MODULES[number];
+
+function load<T>(path: LazyModule): Promise<T> {
+  return import(new URL(`./${path}`, import.meta.url).href);
+}
+
+/** Typed loaders, one per entry of LAZY_MODULES. */
+export const lazy = {
+  program: () => load<typeof import("./cli/program.ts")>("cli/program.ts"),
+  backupPush: () => load<typeof import("./commands/backup_push.ts")>("commands/backup_push.ts"),
+  backupFetch: () => load<typeof import("./commands/backup_fetch.ts")>("commands/backup_fetch.ts"),
+  backupList: () => load<typeof import("./commands/backup_list.ts")>("commands/backup_list.ts"),
+  deleteCommand: () => load<typeof import("./commands/delete.ts")>("commands/delete.ts"),
+  s3: () => load<typeof import("./storage/s3.ts")>("storage/s3.ts"),
+  azure: () => load<typeof import("./storage/azure.ts")>("storage/azure.ts"),
+  swift: () => load<typeof import("./storage/swift.ts")>("storage/swift.ts"),
+  pgp: () => load<typeof import("./codec/pgp.ts")>("codec/pgp.ts"),
+};
