@@ -10,6 +10,7 @@
  */
 import * as openpgp from "openpgp";
 import { ConfigError, CorruptArchiveError } from "../errors.ts";
+import { mapStreamErrors } from "../streams.ts";
 import { AES_ECB, decryptSeipdV1 } from "./pgp_cfb.ts";
 import { openLiteralData } from "./pgp_literal.ts";
 
@@ -254,26 +255,4 @@ async function fastDecrypt(
   const literal = unwrapped.getLiteralData();
   if (literal === null) throw new Error("no literal data in the decrypted message");
   return literal as ReadableStream<Uint8Array>;
-}
-
-/** Re-exposes `src`, replacing any error it raises with `map(err)`. */
-function mapStreamErrors(
-  src: ReadableStream<Uint8Array>,
-  map: (err: unknown) => Error,
-): ReadableStream<Uint8Array> {
-  const reader = src.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(c) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) c.close();
-        else c.enqueue(value);
-      } catch (err) {
-        c.error(map(err));
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
 }

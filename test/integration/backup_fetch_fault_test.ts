@@ -8,12 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { FaultProxy, type FaultRule } from "../support/fault_proxy.ts";
 import { sh } from "../support/postgres.ts";
-import { adminClient, newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { newBucket, putWalEFixture, rgw, s3Env, stopRgw } from "../support/rgw.ts";
 import { runWalE } from "../support/wal_e.ts";
-import { FIXTURE, loadWalEFixture } from "../support/wale_fixture.ts";
+import { loadWalEFixture } from "../support/wale_fixture.ts";
 
 const BACKUP = "base_000000010000000000000009_00000040";
 const PART = /^GET \/[^ ]*\/tar_partitions\/part_00000000\.tar\.lzo/;
@@ -35,24 +34,7 @@ function prepare(): Promise<Setup> {
   setup ??= (async () => {
     const r = await rgw();
     const bucket = await newBucket(r, "fetch");
-    const c = adminClient(r);
-    try {
-      const tsv = await Deno.readTextFile(join(FIXTURE, "objects.tsv"));
-      for (const line of tsv.trim().split("\n").slice(1)) {
-        const [key, , , contentType] = line.split("\t");
-        if (key === undefined || !key.includes(BACKUP)) continue;
-        await c.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: await Deno.readFile(join(FIXTURE, "objects", key)),
-            ContentType: contentType,
-          }),
-        );
-      }
-    } finally {
-      c.destroy();
-    }
+    await putWalEFixture(r, bucket, (key) => key.includes(BACKUP));
     const proxy = await FaultProxy.start(Number(new URL(r.endpoint).port));
     const env = {
       ...s3Env(r, bucket, "plain"),

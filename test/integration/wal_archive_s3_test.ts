@@ -6,12 +6,9 @@
  * archive the real WAL-E wrote, uploaded to RGW under WAL-E's key names, reads back (wal-fetch,
  * backup-list, backup-fetch) exactly as the same objects do from the local store.
  */
-import { join } from "node:path";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { azurite, newContainer, stopAzurite, wabsEnv } from "../support/azurite.ts";
-import { adminClient, newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { newBucket, putWalEFixture, rgw, s3Env, stopRgw } from "../support/rgw.ts";
 import { walRoundTrip } from "../support/wal_round_trip.ts";
-import { FIXTURE } from "../support/wale_fixture.ts";
 import { fixtureReadsBackAsLocal } from "../support/fixture_interop.ts";
 
 const BACKENDS: Record<string, () => Promise<Record<string, string>>> = {
@@ -40,26 +37,7 @@ for (const [name, makeEnv] of Object.entries(BACKENDS)) {
 async function fixtureOnRgw(): Promise<Record<string, string>> {
   const r = await rgw();
   const bucket = await newBucket(r, "wale");
-  const c = adminClient(r);
-  try {
-    const tsv = await Deno.readTextFile(join(FIXTURE, "objects.tsv"));
-    // In objects.tsv order, so the sentinels' modification times keep WAL-E's order (LATEST).
-    for (const line of tsv.trim().split("\n").slice(1)) {
-      const [key, , , contentType] = line.split("\t");
-      if (key === undefined) continue;
-      await c.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Body: await Deno.readFile(join(FIXTURE, "objects", key)),
-          ContentType: contentType,
-        }),
-      );
-      if (key.endsWith("_backup_stop_sentinel.json")) await new Promise((r) => setTimeout(r, 1100));
-    }
-  } finally {
-    c.destroy();
-  }
+  await putWalEFixture(r, bucket);
   return { ...s3Env(r, bucket, "plain"), WALE_LOG_DESTINATION: "stderr" };
 }
 

@@ -4,7 +4,9 @@
  * file on first use, stopped by PID (the script's pid files) when the process unloads or
  * `stopRgw()` runs. When it cannot start, `rgw()` rejects: tests that need it fail, never skip.
  */
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { join } from "node:path";
+import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { FIXTURE } from "./wale_fixture.ts";
 
 const SCRIPT = new URL("./rgw-test-server.sh", import.meta.url).pathname;
 
@@ -113,4 +115,35 @@ export function s3Env(r: Rgw, bucket: string, path = "pg"): Record<string, strin
     AWS_ACCESS_KEY_ID: r.accessKey,
     AWS_SECRET_ACCESS_KEY: r.secretKey,
   };
+}
+
+/**
+ * Uploads the WAL-E fixture's objects (those whose key passes `keep`) to `bucket` under WAL-E's
+ * key names, in objects.tsv order, a second apart after each sentinel so their modification
+ * times keep WAL-E's order (LATEST).
+ */
+export async function putWalEFixture(
+  r: Rgw,
+  bucket: string,
+  keep: (key: string) => boolean = () => true,
+): Promise<void> {
+  const c = adminClient(r);
+  try {
+    const tsv = await Deno.readTextFile(join(FIXTURE, "objects.tsv"));
+    for (const line of tsv.trim().split("\n").slice(1)) {
+      const [key, , , contentType] = line.split("\t");
+      if (key === undefined || !keep(key)) continue;
+      await c.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: await Deno.readFile(join(FIXTURE, "objects", key)),
+          ContentType: contentType,
+        }),
+      );
+      if (key.endsWith("_backup_stop_sentinel.json")) await new Promise((r) => setTimeout(r, 1100));
+    }
+  } finally {
+    c.destroy();
+  }
 }

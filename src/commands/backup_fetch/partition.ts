@@ -22,6 +22,7 @@ import {
 } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { sleep } from "../../storage/retrying.ts";
+import { mapStreamErrors } from "../../streams.ts";
 import type { Store } from "../../storage/store.ts";
 
 /** Whole-volume attempts (the store retries each request within its own budget first). */
@@ -114,22 +115,7 @@ function worthRetrying(err: unknown, phase: "open" | "body"): boolean {
 
 /** `src`, remembering in `seen.body` the error it fails with. */
 function watchErrors(src: ReadableStream<Uint8Array>, seen: Seen): ReadableStream<Uint8Array> {
-  const reader = src.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(c) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) c.close();
-        else c.enqueue(value);
-      } catch (err) {
-        seen.body = err;
-        c.error(err);
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
+  return mapStreamErrors(src, (err) => (seen.body = err));
 }
 
 /**
