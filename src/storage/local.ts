@@ -5,10 +5,13 @@
  */
 import { dirname, join } from "node:path";
 import { ObjectNotFoundError, StoreError } from "../errors.ts";
+import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Infix of temporary files; listings skip names containing it. */
 const TEMP_MARK = ".wal-e-tmp.";
+/** A temporary file's name: `.<object name><TEMP_MARK><12 hex digits>`. */
+const TEMP_NAME = /^\.(.+)\.wal-e-tmp\.[0-9a-f]{12}$/;
 
 /** Formats a time as Python's `datetime.utcfromtimestamp(t).isoformat()` (no zone). */
 export function pythonIsoUtc(d: Date): string {
@@ -30,9 +33,7 @@ export class LocalStore implements Store {
   }
 
   #path(key: string): string {
-    if (key === "" || key.startsWith("/") || key.split("/").some((p) => p === ".." || p === "")) {
-      throw new TypeError(`invalid object key "${key}"`);
-    }
+    checkKey(key);
     return this.#root + key;
   }
 
@@ -45,6 +46,7 @@ export class LocalStore implements Store {
     body: ReadableStream<Uint8Array>,
     options: PutOptions = {},
   ): Promise<void> {
+    await checkPutKey(key, body);
     const path = this.#path(key);
     const dir = dirname(path);
     const temp = join(dir, `.${path.slice(dir.length + 1)}${TEMP_MARK}${randomSuffix()}`);
@@ -102,15 +104,17 @@ export class LocalStore implements Store {
   }
 
   async exists(key: string): Promise<boolean> {
+    const path = this.#path(key);
     try {
-      return (await Deno.stat(this.#path(key))).isFile;
+      return (await Deno.stat(path)).isFile;
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return false;
-      throw storeIoError(err, this.#path(key));
+      throw storeIoError(err, path);
     }
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkKeyPrefix(prefix);
     const cut = prefix.lastIndexOf("/");
     const base = cut < 0 ? "" : prefix.slice(0, cut + 1);
     const found: ObjectInfo[] = [];
@@ -119,7 +123,12 @@ export class LocalStore implements Store {
     yield* found;
   }
 
-  async #walk(dirKey: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+  /** Calls `visit` for every regular file in the directories that may hold `prefix`'s keys. */
+  async #files(
+    dirKey: string,
+    prefix: string,
+    visit: (dirKey: string, name: string) => Promise<void>,
+  ): Promise<void> {
     let entries: Deno.DirEntry[];
     try {
       entries = await Array.fromAsync(Deno.readDir(this.#root + dirKey));
@@ -131,9 +140,18 @@ export class LocalStore implements Store {
       const key = dirKey + entry.name;
       if (entry.isDirectory) {
         if (prefix.startsWith(key + "/") || (key + "/").startsWith(prefix)) {
-          await this.#walk(key + "/", prefix, out);
+          await this.#files(key + "/", prefix, visit);
         }
-      } else if (entry.isFile && key.startsWith(prefix) && !entry.name.includes(TEMP_MARK)) {
+      } else if (entry.isFile) {
+        await visit(dirKey, entry.name);
+      }
+    }
+  }
+
+  async #walk(base: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+    await this.#files(base, prefix, async (dirKey, name) => {
+      const key = dirKey + name;
+      if (key.startsWith(prefix) && !name.includes(TEMP_MARK)) {
         try {
           const st = await Deno.stat(this.#root + key);
           const mtime = st.mtime ?? new Date(0);
@@ -147,10 +165,48 @@ export class LocalStore implements Store {
           if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, this.#root + key);
         }
       }
+    });
+  }
+
+  /**
+   * Removes the temporary files of interrupted puts (`.<name><TEMP_MARK><hex>`) whose object
+   * key starts with `prefix` and that were last written before `olderThan` (a put in flight
+   * writes its file continuously), then prunes the directories that leaves empty.
+   */
+  async sweepIncomplete(prefix: string, olderThan: Date): Promise<number> {
+    checkKeyPrefix(prefix);
+    const cut = prefix.lastIndexOf("/");
+    const doomed: string[] = [];
+    await this.#files(cut < 0 ? "" : prefix.slice(0, cut + 1), prefix, async (dirKey, name) => {
+      const m = TEMP_NAME.exec(name);
+      if (m === null || !(dirKey + (m[1] ?? "")).startsWith(prefix)) return;
+      const path = this.#root + dirKey + name;
+      try {
+        const st = await Deno.lstat(path);
+        if (st.isFile && st.mtime !== null && st.mtime.getTime() < olderThan.getTime()) {
+          doomed.push(path);
+        }
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, path);
+      }
+    });
+    let removed = 0;
+    const dirs = new Set<string>();
+    for (const path of doomed) {
+      try {
+        await Deno.remove(path);
+        removed++;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, path);
+      }
+      dirs.add(dirname(path));
     }
+    for (const dir of dirs) await this.#pruneEmpty(dir);
+    return removed;
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const key of keys) checkKey(key);
     const dirs = new Set<string>();
     for (const key of keys) {
       const path = this.#path(key);
