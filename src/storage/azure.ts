@@ -28,7 +28,15 @@ import { type ErrorContext, fetchNetworkError, mapAzureError } from "./errors_ma
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
 import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
-import { guardedStream, type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
+import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
+import {
+  answerOf,
+  type BodyAnswer,
+  objectChangedError,
+  resumableStream,
+  type ResumePoint,
+} from "./resume.ts";
+import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Block size of staged uploads, and the largest object sent as one Put Blob. */
@@ -118,6 +126,7 @@ export class WabsStore implements Store {
     body: ReadableStream<Uint8Array>,
     options: PutOptions = {},
   ): Promise<void> {
+    await checkPutKey(key, body);
     const blocks = new BlockReader(body);
     const signal = options.signal;
     const onAbort = () => void blocks.cancel(signal?.reason);
@@ -199,30 +208,53 @@ export class WabsStore implements Store {
 
   /**
    * Downloads with Deno's fetch from a read URL (the SAS token's, or a 15-minute read-only
-   * SAS signed locally with the shared key): measured under Deno, the SDK's Node HTTP client
-   * let a 256 MiB download grow RSS by ~290 MiB, fetch streams it in constant memory.
+   * SAS signed locally with the shared key, fresh for every request so a resumption late in a
+   * long download is not refused): measured under Deno, the SDK's Node HTTP client let a
+   * 256 MiB download grow RSS by ~290 MiB, fetch streams it in constant memory. A broken body
+   * resumes with a ranged request pinned by If-Match (resume.ts).
    */
   async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    checkKey(key);
+    const signal = options.signal;
+    const first = await this.#open(key, undefined, signal);
+    return resumableStream(first, (from, s) => this.#open(key, from, s), {
+      policy: this.#o.policy,
+      label: this.url(key),
+      signal,
+    });
+  }
+
+  /** One GET of `key` with retries up to the headers, whole or from a pinned offset. */
+  async #open(
+    key: string,
+    from: ResumePoint | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<BodyAnswer> {
     const ctx = this.#ctx("GET", key, true);
     const blob = this.#blob(key);
-    const url = this.#o.sharedKey
-      ? await blob.generateSasUrl({
-        permissions: BlobSASPermissions.parse("r"),
-        expiresOn: new Date(Date.now() + 15 * 60_000),
-      })
-      : blob.url;
+    const headers: Record<string, string> = from === undefined
+      ? {}
+      : { Range: `bytes=${from.offset}-`, "If-Match": from.etag };
     // The per-attempt signal of #call aborts after the idle timeout, and would kill a long
     // body: the request gets its own controller, aborted only on timeout before the headers.
     const res = await this.#call(
       async (attemptSignal) => {
+        const url = this.#o.sharedKey
+          ? await blob.generateSasUrl({
+            permissions: BlobSASPermissions.parse("r"),
+            expiresOn: new Date(Date.now() + 15 * 60_000),
+          })
+          : blob.url;
         const ctl = new AbortController();
         const onAbort = () => ctl.abort(attemptSignal.reason);
         attemptSignal.addEventListener("abort", onAbort, { once: true });
-        options.signal?.addEventListener("abort", () => ctl.abort(options.signal?.reason), {
-          once: true,
-        });
+        signal?.addEventListener("abort", () => ctl.abort(signal?.reason), { once: true });
         try {
-          const r = await fetch(url, { signal: ctl.signal });
+          const r = await fetch(url, { signal: ctl.signal, headers });
+          if (r.status === 412 && from !== undefined) {
+            await r.body?.cancel().catch(() => {});
+            throw objectChangedError(this.url(key));
+          }
           if (!r.ok) {
             await r.body?.cancel().catch(() => {});
             throw Object.assign(new Error(`HTTP ${r.status} ${r.statusText}`), {
@@ -239,19 +271,14 @@ export class WabsStore implements Store {
         }
       },
       ctx,
-      options.signal,
+      signal,
     );
     if (res.body === null) throw new StoreError("Azure GET returned no body");
-    const length = res.headers.get("content-length");
-    return guardedStream(res.body, {
-      expectedLength: length === null ? undefined : Number(length),
-      idleTimeoutMs: this.#o.policy.idleTimeoutMs,
-      label: this.url(key),
-      mapError: (err) => mapAzureError(err, this.#ctx("GET", key)),
-    });
+    return answerOf(res, res.body);
   }
 
   async exists(key: string): Promise<boolean> {
+    checkKey(key);
     try {
       await this.#call((s) => this.#blob(key).getProperties({ abortSignal: s }), {
         ...this.#ctx("HEAD", key, true),
@@ -264,6 +291,7 @@ export class WabsStore implements Store {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkKeyPrefix(prefix);
     let token: string | undefined;
     const ctx = this.#ctx("LIST", prefix);
     do {
@@ -291,6 +319,7 @@ export class WabsStore implements Store {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const k of keys) checkKey(k);
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {
@@ -308,6 +337,20 @@ export class WabsStore implements Store {
     await Promise.all(
       Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker),
     );
+  }
+
+  /**
+   * Nothing to do, so 0: an interrupted put leaves only uncommitted blocks, which are not
+   * listed as blobs (an `include=uncommittedblobs` listing shows only blobs that have no
+   * committed version, without the blocks' ages) and which the service discards after 7 days.
+   */
+  sweepIncomplete(prefix: string, _olderThan: Date): Promise<number> {
+    try {
+      checkKeyPrefix(prefix);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(0);
   }
 
   close(): Promise<void> {

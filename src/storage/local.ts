@@ -7,10 +7,13 @@ import { dirname, join } from "../paths.ts";
 import { ConfigError, ObjectNotFoundError, StoreError } from "../errors.ts";
 import { fileSource } from "../archive/file_source.ts";
 import { phase } from "../phases.ts";
+import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Infix of temporary files; listings skip names containing it. */
 const TEMP_MARK = ".wal-e-tmp.";
+/** A temporary file's name: `.<object name><TEMP_MARK><12 hex digits>`. */
+const TEMP_NAME = /^\.(.+)\.wal-e-tmp\.[0-9a-f]{12}$/;
 
 /** Formats a time as Python's `datetime.utcfromtimestamp(t).isoformat()` (no zone). */
 export function pythonIsoUtc(d: Date): string {
@@ -32,9 +35,7 @@ export class LocalStore implements Store {
   }
 
   #path(key: string): string {
-    if (key === "" || key.startsWith("/") || key.split("/").some((p) => p === ".." || p === "")) {
-      throw new TypeError(`invalid object key "${key}"`);
-    }
+    checkKey(key);
     return this.#root + key;
   }
 
@@ -47,6 +48,7 @@ export class LocalStore implements Store {
     body: ReadableStream<Uint8Array>,
     options: PutOptions = {},
   ): Promise<void> {
+    await checkPutKey(key, body);
     const path = this.#path(key);
     const dir = dirname(path);
     const temp = join(dir, `.${path.slice(dir.length + 1)}${TEMP_MARK}${randomSuffix()}`);
@@ -106,8 +108,14 @@ export class LocalStore implements Store {
   }
 
   get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    let path: string;
     try {
-      const file = Deno.openSync(this.#path(key), { read: true });
+      path = this.#path(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    try {
+      const file = Deno.openSync(path, { read: true });
       // Large synchronous reads: FsFile.readable's 64 KiB async reads cost ~5× for a segment.
       return Promise.resolve(fileSource(file, undefined, options.transientChunks === true));
     } catch (err) {
@@ -119,7 +127,7 @@ export class LocalStore implements Store {
         }
         return Promise.reject(new ObjectNotFoundError(this.url(key)));
       }
-      return Promise.reject(storeIoError(err, this.#path(key)));
+      return Promise.reject(storeIoError(err, path));
     }
   }
 
@@ -152,11 +160,12 @@ export class LocalStore implements Store {
       return Promise.resolve(Deno.statSync(this.#path(key)).isFile);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return Promise.resolve(false);
-      return Promise.reject(storeIoError(err, this.#path(key)));
+      return Promise.reject(storeIoError(err, this.#root + key));
     }
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkKeyPrefix(prefix);
     const cut = prefix.lastIndexOf("/");
     const base = cut < 0 ? "" : prefix.slice(0, cut + 1);
     const found: ObjectInfo[] = [];
@@ -165,7 +174,12 @@ export class LocalStore implements Store {
     yield* found;
   }
 
-  async #walk(dirKey: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+  /** Calls `visit` for every regular file in the directories that may hold `prefix`'s keys. */
+  async #files(
+    dirKey: string,
+    prefix: string,
+    visit: (dirKey: string, name: string) => Promise<void>,
+  ): Promise<void> {
     let entries: Deno.DirEntry[];
     try {
       entries = await Array.fromAsync(Deno.readDir(this.#root + dirKey));
@@ -177,9 +191,18 @@ export class LocalStore implements Store {
       const key = dirKey + entry.name;
       if (entry.isDirectory) {
         if (prefix.startsWith(key + "/") || (key + "/").startsWith(prefix)) {
-          await this.#walk(key + "/", prefix, out);
+          await this.#files(key + "/", prefix, visit);
         }
-      } else if (entry.isFile && key.startsWith(prefix) && !entry.name.includes(TEMP_MARK)) {
+      } else if (entry.isFile) {
+        await visit(dirKey, entry.name);
+      }
+    }
+  }
+
+  async #walk(base: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+    await this.#files(base, prefix, async (dirKey, name) => {
+      const key = dirKey + name;
+      if (key.startsWith(prefix) && !name.includes(TEMP_MARK)) {
         try {
           const st = await Deno.stat(this.#root + key);
           const mtime = st.mtime ?? new Date(0);
@@ -193,10 +216,48 @@ export class LocalStore implements Store {
           if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, this.#root + key);
         }
       }
+    });
+  }
+
+  /**
+   * Removes the temporary files of interrupted puts (`.<name><TEMP_MARK><hex>`) whose object
+   * key starts with `prefix` and that were last written before `olderThan` (a put in flight
+   * writes its file continuously), then prunes the directories that leaves empty.
+   */
+  async sweepIncomplete(prefix: string, olderThan: Date): Promise<number> {
+    checkKeyPrefix(prefix);
+    const cut = prefix.lastIndexOf("/");
+    const doomed: string[] = [];
+    await this.#files(cut < 0 ? "" : prefix.slice(0, cut + 1), prefix, async (dirKey, name) => {
+      const m = TEMP_NAME.exec(name);
+      if (m === null || !(dirKey + (m[1] ?? "")).startsWith(prefix)) return;
+      const path = this.#root + dirKey + name;
+      try {
+        const st = await Deno.lstat(path);
+        if (st.isFile && st.mtime !== null && st.mtime.getTime() < olderThan.getTime()) {
+          doomed.push(path);
+        }
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, path);
+      }
+    });
+    let removed = 0;
+    const dirs = new Set<string>();
+    for (const path of doomed) {
+      try {
+        await Deno.remove(path);
+        removed++;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, path);
+      }
+      dirs.add(dirname(path));
     }
+    for (const dir of dirs) await this.#pruneEmpty(dir);
+    return removed;
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const key of keys) checkKey(key);
     const dirs = new Set<string>();
     for (const key of keys) {
       const path = this.#path(key);

@@ -3,6 +3,7 @@
  * contract. Not reachable from a prefix URL.
  */
 import { ObjectNotFoundError } from "../errors.ts";
+import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 interface Entry {
@@ -29,6 +30,7 @@ export class MemoryStore implements Store {
     body: ReadableStream<Uint8Array>,
     options: PutOptions = {},
   ): Promise<void> {
+    await checkPutKey(key, body);
     const chunks: Uint8Array[] = [];
     let size = 0;
     for await (const chunk of body) {
@@ -47,6 +49,11 @@ export class MemoryStore implements Store {
   }
 
   get(key: string, _options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    try {
+      checkKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const entry = this.#objects.get(key);
     if (entry === undefined) return Promise.reject(new ObjectNotFoundError(this.url(key)));
     const bytes = entry.bytes;
@@ -61,10 +68,16 @@ export class MemoryStore implements Store {
   }
 
   exists(key: string): Promise<boolean> {
+    try {
+      checkKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return Promise.resolve(this.#objects.has(key));
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkKeyPrefix(prefix);
     const keys = [...this.#objects.keys()].filter((k) => k.startsWith(prefix)).sort();
     for (const key of keys) {
       const e = this.#objects.get(key);
@@ -79,8 +92,23 @@ export class MemoryStore implements Store {
   }
 
   deleteMany(keys: readonly string[]): Promise<void> {
+    try {
+      for (const k of keys) checkKey(k);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     for (const k of keys) this.#objects.delete(k);
     return Promise.resolve();
+  }
+
+  /** A put here is one `Map.set`: an interrupted one leaves nothing. */
+  sweepIncomplete(prefix: string, _olderThan: Date): Promise<number> {
+    try {
+      checkKeyPrefix(prefix);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(0);
   }
 
   close(): Promise<void> {

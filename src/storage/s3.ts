@@ -27,6 +27,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -37,16 +38,19 @@ import {
 import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import { createHash } from "node:crypto";
 import { isNotFound, StoreError } from "../errors.ts";
-import { type ErrorContext, fetchNetworkError, mapS3Error } from "./errors_map.ts";
+import { type ErrorContext, errorFacts, fetchNetworkError, mapS3Error } from "./errors_map.ts";
+import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
 import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
 import {
-  guardedStream,
-  type RetryPolicy,
-  retryPolicyFromEnv,
-  SdkRetryStrategy,
-} from "./retrying.ts";
+  answerFrom,
+  type BodyAnswer,
+  objectChangedError,
+  resumableStream,
+  type ResumePoint,
+} from "./resume.ts";
+import { type RetryPolicy, retryPolicyFromEnv, SdkRetryStrategy } from "./retrying.ts";
 import { s3Addressing, s3Credentials } from "./s3_endpoint.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
@@ -65,8 +69,8 @@ export interface S3StoreOptions {
   client: S3Client;
   /** Client for GET (Deno's fetch: streams response bodies without copies or read-ahead). */
   getClient: S3Client;
-  /** Fail a download when no byte arrives for this long (ms). */
-  idleTimeoutMs: number;
+  /** Retries, and how long a download may stay silent (`idleTimeoutMs`). */
+  policy: RetryPolicy;
   /** Bucket name as in the prefix URL (for `url()` and messages). */
   bucket: string;
   /** What requests pass as `Bucket` (a URL for the virtualhost convention). */
@@ -124,6 +128,7 @@ export class S3Store implements Store {
     body: ReadableStream<Uint8Array>,
     options: PutOptions = {},
   ): Promise<void> {
+    await checkPutKey(key, body);
     const blocks = new BlockReader(body);
     const signal = options.signal;
     const onAbort = () => void blocks.cancel(signal?.reason);
@@ -185,12 +190,7 @@ export class S3Store implements Store {
     const { client, partSize } = this.#o;
     const Bucket = this.#o.bucketParam;
     const Key = this.pathPrefix + key;
-    const created = await client.send(
-      new CreateMultipartUploadCommand(this.#common(key, options.contentType)),
-      sendOptions(options.signal),
-    );
-    const UploadId = created.UploadId;
-    if (UploadId === undefined) throw new StoreError("S3 returned no multipart upload id");
+    const UploadId = await this.#createUpload(key, options);
     const digests = new PartDigests(partSize);
     const done: { PartNumber: number; ETag: string }[] = [];
     try {
@@ -223,12 +223,124 @@ export class S3Store implements Store {
       );
     } catch (err) {
       // Best effort, outside the aborted signal: uploaded parts must not linger (billing).
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(
-        () => {},
-      );
+      await this.#abortUpload(Key, UploadId).catch(() => {});
       throw err;
     }
     await this.#verify(key, digests);
+  }
+
+  /**
+   * CreateMultipartUpload, leaving no upload of ours behind when a reply is lost: the server
+   * may have created an upload whose id we never learnt (the connection broke after the
+   * request went out, and the create was retried or gave up). The key's open uploads are
+   * listed before and after (two small requests per multipart put, i.e. per 8 MiB or more);
+   * any upload of the key that appeared in between and is not the one we use is aborted. An upload another
+   * process started for the same key in that window would be aborted too: that put then
+   * fails and is retried by its caller; nothing is lost. If the first listing fails, such
+   * leftovers wait for `sweepIncomplete`.
+   */
+  async #createUpload(key: string, options: PutOptions): Promise<string> {
+    const Key = this.pathPrefix + key;
+    const before = await this.#uploadIds(Key).catch(() => undefined);
+    let created;
+    try {
+      created = await this.#o.client.send(
+        new CreateMultipartUploadCommand(this.#common(key, options.contentType)),
+        sendOptions(options.signal),
+      );
+    } catch (err) {
+      await this.#abortNew(Key, before, undefined);
+      throw err;
+    }
+    const id = created.UploadId;
+    // Always checked: a retry below the SDK (the HTTP client resending on a connection that
+    // broke) does not show in $metadata.attempts.
+    await this.#abortNew(Key, before, id);
+    if (id === undefined) throw new StoreError("S3 returned no multipart upload id");
+    return id;
+  }
+
+  /** Ids of the open multipart uploads of exactly `Key` (physical name). */
+  async #uploadIds(Key: string): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for await (const u of this.#uploads(Key)) if (u.Key === Key) ids.add(u.UploadId);
+    return ids;
+  }
+
+  /** Aborts uploads of `Key` not in `before` and other than `keep`. Best effort. */
+  async #abortNew(
+    Key: string,
+    before: Set<string> | undefined,
+    keep: string | undefined,
+  ): Promise<void> {
+    if (before === undefined) return;
+    try {
+      for (const id of await this.#uploadIds(Key)) {
+        if (!before.has(id) && id !== keep) await this.#abortUpload(Key, id);
+      }
+    } catch { /* sweepIncomplete removes what this could not */ }
+  }
+
+  /** Aborts one multipart upload; one that is already gone counts as aborted. */
+  async #abortUpload(Key: string, UploadId: string): Promise<void> {
+    try {
+      await this.#o.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.#o.bucketParam, Key, UploadId }),
+      );
+    } catch (err) {
+      if (errorFacts(err).status !== 404) throw err;
+    }
+  }
+
+  /** Open multipart uploads whose physical key starts with `prefix`, paging hidden. */
+  async *#uploads(
+    prefix: string,
+  ): AsyncIterable<{ Key: string; UploadId: string; Initiated: Date | undefined }> {
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    for (;;) {
+      const page = await this.#o.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: this.#o.bucketParam,
+          Prefix: prefix,
+          KeyMarker: keyMarker,
+          UploadIdMarker: idMarker,
+        }),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (u.Key === undefined || u.UploadId === undefined) continue;
+        yield { Key: u.Key, UploadId: u.UploadId, Initiated: u.Initiated };
+      }
+      if (page.IsTruncated !== true) return;
+      keyMarker = page.NextKeyMarker;
+      idMarker = page.NextUploadIdMarker;
+      if (keyMarker === undefined && idMarker === undefined) return;
+    }
+  }
+
+  /**
+   * Aborts the multipart uploads under `prefix` initiated before `olderThan`: what killed
+   * puts left. Completed objects are not uploads, so they are never touched.
+   */
+  async sweepIncomplete(prefix: string, olderThan: Date): Promise<number> {
+    checkKeyPrefix(prefix);
+    let removed = 0;
+    try {
+      const doomed: { Key: string; UploadId: string }[] = [];
+      for await (const u of this.#uploads(this.pathPrefix + prefix)) {
+        // An upload without a date cannot be shown to be old: keep it.
+        if (u.Initiated !== undefined && u.Initiated.getTime() < olderThan.getTime()) {
+          doomed.push(u);
+        }
+      }
+      for (const u of doomed) {
+        await this.#abortUpload(u.Key, u.UploadId);
+        removed++;
+      }
+    } catch (err) {
+      throw mapS3Error(err, this.#ctx("ABORT", prefix));
+    }
+    return removed;
   }
 
   /** HEAD the completed object: our byte count and the md5-of-part-md5s ETag. */
@@ -250,25 +362,50 @@ export class S3Store implements Store {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    checkKey(key);
+    const signal = options.signal;
+    const first = await this.#open(key, undefined, signal);
+    return resumableStream(first, (from, s) => this.#open(key, from, s), {
+      policy: this.#o.policy,
+      label: this.url(key),
+      signal,
+    });
+  }
+
+  /** One GET of `key`, whole or (`from`) a range pinned to the ETag seen first. */
+  async #open(
+    key: string,
+    from: ResumePoint | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<BodyAnswer> {
     try {
       const res = await this.#o.getClient.send(
-        new GetObjectCommand({ Bucket: this.#o.bucketParam, Key: this.pathPrefix + key }),
-        sendOptions(options.signal),
+        new GetObjectCommand({
+          Bucket: this.#o.bucketParam,
+          Key: this.pathPrefix + key,
+          ...(from === undefined ? {} : { Range: `bytes=${from.offset}-`, IfMatch: from.etag }),
+        }),
+        sendOptions(signal),
       );
       const body = res.Body as unknown as ReadableStream<Uint8Array> | undefined;
       if (body === undefined) throw new StoreError("S3 GET returned no body");
-      return guardedStream(body, {
-        idleTimeoutMs: this.#o.idleTimeoutMs,
-        expectedLength: res.ContentLength,
-        label: this.url(key),
-        mapError: (err) => mapS3Error(err, this.#ctx("GET", key)),
-      });
+      return answerFrom(
+        body,
+        res.$metadata.httpStatusCode ?? 200,
+        res.ContentLength,
+        res.ContentRange,
+        res.ETag,
+      );
     } catch (err) {
+      if (from !== undefined && errorFacts(err).status === 412) {
+        throw objectChangedError(this.url(key));
+      }
       throw mapS3Error(fetchNetworkError(err), this.#ctx("GET", key, true));
     }
   }
 
   async exists(key: string): Promise<boolean> {
+    checkKey(key);
     try {
       await this.#o.client.send(
         new HeadObjectCommand({ Bucket: this.#o.bucketParam, Key: this.pathPrefix + key }),
@@ -282,6 +419,7 @@ export class S3Store implements Store {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkKeyPrefix(prefix);
     let token: string | undefined;
     do {
       let page;
@@ -312,6 +450,7 @@ export class S3Store implements Store {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const k of keys) checkKey(k);
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       const batch = keys.slice(i, i + DELETE_BATCH);
       let res;
@@ -448,7 +587,7 @@ export async function openS3Store(prefix: ParsedPrefix, settings: StoreSettings)
   return new S3Store({
     client,
     getClient,
-    idleTimeoutMs: policy.idleTimeoutMs,
+    policy,
     bucket: prefix.storeName,
     bucketParam: addr.bucketParam,
     pathPrefix: prefix.pathPrefix,

@@ -5,6 +5,11 @@
  * Keys are logical object names relative to the store's path prefix, `/`-separated, without
  * a leading slash (e.g. `wal_005/000000010000000000000002.lzo`). Each backend maps them to its
  * physical names (WAL-E-COMPAT §3.3: Swift and GCS add a leading `/`).
+ *
+ * Every method refuses a key that could name something outside the prefix (empty, a leading
+ * `/`, an empty, `.` or `..` segment, a control character) with a non-retryable `StoreError`
+ * before any request is sent (src/storage/keys.ts); listing prefixes likewise, where `""`
+ * and a trailing `/` are allowed.
  */
 
 /** One stored object as a listing reports it. */
@@ -65,7 +70,10 @@ export interface Store {
 
   /**
    * Opens `key` for streaming. Throws `ObjectNotFoundError` when it does not exist, before any
-   * byte is produced, so a missing object never reaches a decoder or an output file.
+   * byte is produced, so a missing object never reaches a decoder or an output file. The
+   * stream is the object's exact bytes or ends in an error, never early: a body cut by a
+   * connection reset, a premature end or a stall is resumed (ranged, pinned to the version
+   * first seen) within the retry budget, else the stream errors with a retryable `StoreError`.
    */
   get(key: string, options?: GetOptions): Promise<ReadableStream<Uint8Array>>;
 
@@ -81,6 +89,18 @@ export interface Store {
 
   /** Deletes `keys`; missing keys are ignored, so re-running after an interruption is safe. */
   deleteMany(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Removes what interrupted puts (a killed process) left under `prefix` (a listing prefix,
+   * as for `list`) and that is older than `olderThan`; returns how many interrupted puts it
+   * cleaned up. Never touches a complete object, nor anything started at or after
+   * `olderThan` (another process's put may be in flight: pass a cutoff well before any put
+   * that may still be running). Per backend: the local store's hidden temporary files; S3's
+   * multipart uploads; Swift's Static Large Object segments not referenced by their key's
+   * manifest; Azure: nothing (uncommitted blocks cannot be listed cheaply and the service
+   * discards them after 7 days), always 0; the memory store leaves nothing, always 0.
+   */
+  sweepIncomplete(prefix: string, olderThan: Date): Promise<number>;
 
   /** Full URL of `key` for log lines, e.g. `file://localhost/srv/archive/wal_005/x.lzo`. */
   url(key: string): string;

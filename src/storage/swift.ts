@@ -23,15 +23,22 @@
  * Deletes use the bulk middleware when `/info` offers it, else one DELETE per object;
  * segments and sub-manifests of deleted keys are removed too.
  */
-import { ConfigError, isNotFound, StoreError, WalEError } from "../errors.ts";
-import { fetchNetworkError } from "./errors_map.ts";
+import { ConfigError, isNotFound, StoreError } from "../errors.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
 import { BlockReader, BufferBudget, BufferPool } from "./blocks.ts";
-import { guardedStream, type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
+import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
+import {
+  answerOf,
+  type BodyAnswer,
+  objectChangedError,
+  resumableStream,
+  type ResumePoint,
+} from "./resume.ts";
+import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 import { type SwiftAuthSettings, swiftAuthSettings } from "./swift_auth.ts";
-import { BULK_DELETE_MAX, type SendOptions, SwiftClient } from "./swift_client.ts";
+import { BULK_DELETE_MAX, SwiftClient, SwiftHttpError } from "./swift_client.ts";
 import { putManifest, UPLOAD_CONCURRENCY, uploadSegments } from "./swift_slo.ts";
 
 /** Segment size of large objects, and the largest object sent in one PUT (a 16 MiB WAL
@@ -91,6 +98,7 @@ export class SwiftStore implements Store {
     body: ReadableStream<Uint8Array>,
     options: PutOptions = {},
   ): Promise<void> {
+    await checkPutKey(key, body);
     const client = this.#client;
     const info = await client.info();
     const blocks = new BlockReader(body);
@@ -153,26 +161,50 @@ export class SwiftStore implements Store {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    const o: SendOptions = {
-      op: "GET",
-      path: this.#client.objectPath(this.#name(key)),
-      notFoundKey: key,
-      streamBody: true,
-      signal: options.signal,
-    };
-    const res = await this.#client.send(o);
-    if (res.body === null) throw new StoreError("Swift GET returned no body");
-    const length = res.headers.get("content-length");
-    return guardedStream(res.body, {
-      expectedLength: length === null ? undefined : Number(length),
-      idleTimeoutMs: this.#o.policy.idleTimeoutMs,
+    checkKey(key);
+    const signal = options.signal;
+    const first = await this.#open(key, undefined, signal);
+    return resumableStream(first, (from, s) => this.#open(key, from, s), {
+      policy: this.#o.policy,
       label: this.url(key),
-      mapError: (err) =>
-        err instanceof WalEError ? err : this.#client.map(fetchNetworkError(err), o),
+      signal,
     });
   }
 
+  /**
+   * One GET of `key` (retried up to the headers), whole or from a pinned offset: Swift
+   * answers ranges and If-Match on Static Large Objects too, against the large object's ETag.
+   */
+  async #open(
+    key: string,
+    from: ResumePoint | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<BodyAnswer> {
+    let res: Response;
+    try {
+      res = await this.#client.send({
+        op: "GET",
+        path: this.#client.objectPath(this.#name(key)),
+        notFoundKey: key,
+        streamBody: true,
+        signal,
+        ...(from === undefined
+          ? {}
+          : { headers: { Range: `bytes=${from.offset}-`, "If-Match": from.etag } }),
+      });
+    } catch (err) {
+      const cause = err instanceof Error ? err.cause : undefined;
+      if (from !== undefined && cause instanceof SwiftHttpError && cause.statusCode === 412) {
+        throw objectChangedError(this.url(key));
+      }
+      throw err;
+    }
+    if (res.body === null) throw new StoreError("Swift GET returned no body");
+    return answerOf(res, res.body);
+  }
+
   async exists(key: string): Promise<boolean> {
+    checkKey(key);
     try {
       const res = await this.#client.send({
         op: "HEAD",
@@ -188,6 +220,7 @@ export class SwiftStore implements Store {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkKeyPrefix(prefix);
     const strip = this.#name("");
     for await (const item of this.#listRaw(this.#name(prefix))) {
       const name = String(item["name"]);
@@ -204,6 +237,7 @@ export class SwiftStore implements Store {
   }
 
   async deleteMany(keys: readonly string[]): Promise<void> {
+    for (const k of keys) checkKey(k);
     if (keys.length === 0) return;
     await this.#deleteNames(keys.map((k) => this.#name(k)));
     // Segments of large objects among them (the bulk middleware leaves them behind).
@@ -213,6 +247,70 @@ export class SwiftStore implements Store {
       const parts = n.slice(dir.length).split("/");
       return gone.has(parts.slice(0, -2).join("/"));
     });
+  }
+
+  /**
+   * Removes the segments of interrupted large puts under `prefix`: an upload's segment
+   * directory (`.wal-e-segments/PX/<upload id>/`) whose newest entry is older than
+   * `olderThan` and that the key's manifest does not use (no object at the key, a plain
+   * object there, or a manifest listing another upload's segments). Returns the number of
+   * such uploads removed. A complete object's segments are its manifest's, never removed.
+   */
+  async sweepIncomplete(prefix: string, olderThan: Date): Promise<number> {
+    checkKeyPrefix(prefix);
+    const dir = `${SEGMENT_DIR}${this.pathPrefix}`;
+    const uploads = new Map<string, { key: string; names: string[]; newest: number }>();
+    for await (const item of this.#listRaw(dir + prefix)) {
+      const name = String(item["name"]);
+      const parts = name.slice(dir.length).split("/");
+      if (parts.length < 3) continue;
+      const upload = name.slice(0, name.lastIndexOf("/") + 1);
+      const u = uploads.get(upload) ??
+        { key: parts.slice(0, -2).join("/"), names: [], newest: -Infinity };
+      u.names.push(name);
+      // Listing times are UTC without a zone; an unreadable one counts as new (kept).
+      const t = Date.parse(`${String(item["last_modified"] ?? "").slice(0, 23)}Z`);
+      u.newest = Math.max(u.newest, Number.isNaN(t) ? Infinity : t);
+      uploads.set(upload, u);
+    }
+    const used = new Map<string, Set<string>>();
+    let removed = 0;
+    for (const [upload, u] of uploads) {
+      if (!(u.newest < olderThan.getTime())) continue;
+      let dirs = used.get(u.key);
+      if (dirs === undefined) {
+        dirs = await this.#manifestDirs(u.key);
+        used.set(u.key, dirs);
+      }
+      if (dirs.has(upload)) continue;
+      await this.#deleteNames(u.names);
+      removed++;
+    }
+    return removed;
+  }
+
+  /** The segment directories the object at `key` uses: none unless it is a large object. */
+  async #manifestDirs(key: string): Promise<Set<string>> {
+    const path = this.#client.objectPath(this.#name(key));
+    const head = await this.#client.send({ op: "HEAD", path, allow404: true });
+    await head.body?.cancel();
+    const dirs = new Set<string>();
+    if (head.status === 404) return dirs;
+    if ((head.headers.get("x-static-large-object") ?? "").toLowerCase() !== "true") return dirs;
+    const res = await this.#client.send({
+      op: "GET",
+      path,
+      query: { "multipart-manifest": "get" },
+      headers: { Accept: "application/json" },
+    });
+    const entries = await res.json() as Record<string, unknown>[];
+    const container = `/${this.#o.container}/`;
+    for (const e of entries) {
+      const name = String(e["name"] ?? "");
+      const segment = name.startsWith(container) ? name.slice(container.length) : name;
+      dirs.add(segment.slice(0, segment.lastIndexOf("/") + 1));
+    }
+    return dirs;
   }
 
   /** Deletes segment objects under `dir` whose names pass `pick`. */

@@ -361,3 +361,109 @@ Deno.test("guardedStream: a consumer that pauses is not a stall; a silent source
     silent?.close();
   } catch { /* cancelled by the stall */ }
 });
+
+/** A body of `bytes` that breaks (the connection dies) after `cut` bytes when `cut` is set. */
+function bodyOf(bytes: Uint8Array, cut?: number): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(bytes.slice(0, cut ?? bytes.length));
+      if (cut === undefined) c.close();
+      else setTimeout(() => c.error(new Error("cut")), 20);
+    },
+  });
+}
+
+const WHOLE = new Uint8Array(10_000).map((_, i) => (i * 7) & 0xff);
+
+for (
+  const [what, second] of [
+    [
+      "a 206 from the byte delivered",
+      () =>
+        new Response(bodyOf(WHOLE.subarray(4000)), {
+          status: 206,
+          headers: { "content-range": "bytes 4000-9999/10000", etag: '"v1"' },
+        }),
+    ],
+    [
+      "a server that ignores Range (its first bytes skipped)",
+      () => new Response(bodyOf(WHOLE), { status: 200, headers: { etag: '"v1"' } }),
+    ],
+  ] as const
+) {
+  Deno.test(`S3 GET: a body cut mid-way resumes with Range and If-Match; ${what}`, async () => {
+    const fake = fakeS3((n) =>
+      n === 1
+        ? new Response(bodyOf(WHOLE, 4000), { status: 200, headers: { etag: '"v1"' } })
+        : second()
+    );
+    const s = await storeFor(fake.port, { WALE_REQUEST_TIMEOUT: "1" });
+    try {
+      const got = new Uint8Array(await new Response(await s.get("k")).arrayBuffer());
+      assert.deepEqual(got, WHOLE);
+      assert.equal(fake.seen.length, 2);
+      assert.equal(fake.seen[0]?.headers.get("range"), null);
+      assert.equal(fake.seen[1]?.headers.get("range"), "bytes=4000-");
+      assert.equal(fake.seen[1]?.headers.get("if-match"), '"v1"');
+    } finally {
+      await s.close();
+      await fake.close();
+    }
+  });
+}
+
+Deno.test("S3 GET: a resumption that answers another version is refused, never spliced", async () => {
+  for (
+    const second of [
+      () => s3Error(412, "PreconditionFailed"),
+      () =>
+        new Response(bodyOf(WHOLE.subarray(4000)), {
+          status: 206,
+          headers: { "content-range": "bytes 4000-9999/10000", etag: '"v2"' },
+        }),
+    ]
+  ) {
+    const fake = fakeS3((n) =>
+      n === 1
+        ? new Response(bodyOf(WHOLE, 4000), { status: 200, headers: { etag: '"v1"' } })
+        : second()
+    );
+    const s = await storeFor(fake.port, { WALE_REQUEST_TIMEOUT: "1" });
+    try {
+      await assert.rejects(
+        async () => await new Response(await s.get("k")).arrayBuffer(),
+        (e: unknown) => e instanceof StoreError && /object changed/.test(e.message),
+      );
+      assert.equal(fake.seen.length, 2);
+    } finally {
+      await s.close();
+      await fake.close();
+    }
+  }
+});
+
+Deno.test("S3 GET: without an ETag a cut body restarts only if nothing was delivered", async () => {
+  // Cut before the first byte: restarted whole.
+  let fake = fakeS3((n) => new Response(bodyOf(WHOLE, n === 1 ? 0 : undefined)));
+  let s = await storeFor(fake.port, { WALE_REQUEST_TIMEOUT: "1" });
+  try {
+    assert.deepEqual(new Uint8Array(await new Response(await s.get("k")).arrayBuffer()), WHOLE);
+    assert.equal(fake.seen.length, 2);
+  } finally {
+    await s.close();
+    await fake.close();
+  }
+  // Cut after some bytes: nothing to pin a resumption to, so an error, never a short object.
+  fake = fakeS3(() => new Response(bodyOf(WHOLE, 4000)));
+  s = await storeFor(fake.port, { WALE_REQUEST_TIMEOUT: "1" });
+  try {
+    await assert.rejects(
+      async () => await new Response(await s.get("k")).arrayBuffer(),
+      (e: unknown) => e instanceof StoreError && /cannot resume/.test(e.message) && e.retryable,
+    );
+    assert.equal(fake.seen.length, 1);
+  } finally {
+    await s.close();
+    await fake.close();
+  }
+});

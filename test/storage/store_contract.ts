@@ -3,7 +3,7 @@
  * factory, then adds its own cases. The cases are the doc comments of `src/storage/store.ts`.
  */
 import assert from "node:assert/strict";
-import { ObjectNotFoundError } from "../../src/errors.ts";
+import { ObjectNotFoundError, StoreError } from "../../src/errors.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { pattern, readAll, streamOf } from "../support/streams.ts";
 
@@ -123,5 +123,74 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
   t("url names the object under the prefix", (s) => {
     assert.ok(s.url("wal_005/x.lzo").endsWith(`${s.pathPrefix}wal_005/x.lzo`));
     return Promise.resolve();
+  });
+
+  t(
+    "keys that could escape the prefix are refused with a StoreError before any request",
+    async (s) => {
+      const badKeys = [
+        "",
+        "/abs",
+        "../x",
+        "../../x",
+        "a/../../x",
+        "..",
+        ".",
+        "./x",
+        "a/./b",
+        "a//b",
+        "a/",
+        "a\nb",
+        "a\u0000b",
+        "a\u007fb",
+        "wal_005/\r",
+      ];
+      const refused = (what: string) => (e: unknown) => {
+        assert.ok(e instanceof StoreError, `${what}: ${String(e)}`);
+        assert.equal(e.retryable, false);
+        assert.match(e.message, /^invalid (object key|listing prefix)$/, what);
+        return true;
+      };
+      await s.put("esc/kept", streamOf(new Uint8Array([1])));
+      for (const key of badKeys) {
+        const what = JSON.stringify(key);
+        let cancelled = false;
+        const body = new ReadableStream<Uint8Array>({
+          cancel() {
+            cancelled = true;
+          },
+        });
+        await assert.rejects(() => s.put(key, body), refused(`put ${what}`));
+        assert.ok(cancelled, `put ${what} did not release its body`);
+        await assert.rejects(() => s.get(key), refused(`get ${what}`));
+        await assert.rejects(() => s.exists(key), refused(`exists ${what}`));
+        // Nothing of a batch with a bad key is deleted.
+        await assert.rejects(() => s.deleteMany(["esc/kept", key]), refused(`delete ${what}`));
+      }
+      for (const prefix of ["/", "/x", "../", "..", "a/..", "a/../", "./", "a//", "a\n"]) {
+        const what = JSON.stringify(prefix);
+        await assert.rejects(() => Array.fromAsync(s.list(prefix)), refused(`list ${what}`));
+        await assert.rejects(
+          () => s.sweepIncomplete(prefix, new Date()),
+          refused(`sweep ${what}`),
+        );
+      }
+      assert.deepEqual(await keys(s, "esc/"), ["esc/kept"]);
+      // Dots inside a segment are ordinary names.
+      await s.put("esc/..a/.b/c..d", streamOf(new Uint8Array([2])));
+      assert.deepEqual(await readAll(await s.get("esc/..a/.b/c..d")), new Uint8Array([2]));
+    },
+  );
+
+  t("sweepIncomplete never touches complete objects; 0 when no put was interrupted", async (s) => {
+    const data = pattern(1_000_003, 5);
+    await s.put("sw/a/big", streamOf(data));
+    await s.put("sw/b", streamOf(new Uint8Array([1])));
+    const future = new Date(Date.now() + 3_600_000);
+    assert.equal(await s.sweepIncomplete("", future), 0);
+    assert.equal(await s.sweepIncomplete("sw/", future), 0);
+    assert.equal(await s.sweepIncomplete("sw/a", future), 0);
+    assert.deepEqual(await keys(s, "sw/"), ["sw/a/big", "sw/b"]);
+    assert.deepEqual(await readAll(await s.get("sw/a/big")), data);
   });
 }

@@ -450,6 +450,50 @@ Deno.test("swift: concurrent large puts share the store's buffer budget", async 
   assert.ok(growth < 64, `memory grew by ${growth.toFixed(0)} MiB with ${slots} slots`);
 });
 
+Deno.test("swift: sweepIncomplete removes old segments no manifest uses, under the prefix only", async () => {
+  const s = await server();
+  const admin = await adminSession(s);
+  const c = await newContainer(admin, "sweep");
+  const store = await open(s, c, "pg");
+  const big = pattern(MAX_FILE + 1000, 3);
+  await store.put("basebackups_005/b/part_0", chunked(big));
+  await store.put("basebackups_005/plain", streamOf(new Uint8Array([4])));
+  const inUse = await rawNames(admin, c, SEGMENT_DIR);
+  assert.equal(inUse.length, 2);
+  // What killed puts left: segments of an older upload of a complete key, of a key with no
+  // object, of a key now stored as a plain object, under another prefix, outside `pg/`.
+  const orphans = [
+    "pg/basebackups_005/b/part_0/deadbeefdeadbeef/00000000",
+    "pg/basebackups_005/gone/feedfacefeedface/00000000",
+    "pg/basebackups_005/gone/feedfacefeedface/00000001",
+    "pg/basebackups_005/plain/1111222233334444/00000000",
+    "pg/wal_005/x/0123456789abcdef/00000000",
+    "other/k/0123456789abcdef/00000000",
+  ].map((n) => SEGMENT_DIR + n);
+  for (const name of orphans) {
+    const res = await fetch(`${admin.url}/${c}/${name}`, {
+      method: "PUT",
+      headers: { "X-Auth-Token": admin.token },
+      body: new Uint8Array(10),
+    });
+    await res.body?.cancel();
+    assert.equal(res.status, 201);
+  }
+  // Started after the cutoff: possibly in flight, kept.
+  assert.equal(await store.sweepIncomplete("", new Date(Date.now() - 600_000)), 0);
+  const later = new Date(Date.now() + 600_000);
+  assert.equal(await store.sweepIncomplete("basebackups_005/", later), 3);
+  assert.deepEqual(
+    (await rawNames(admin, c, SEGMENT_DIR)).sort(),
+    [...inUse, orphans[4], orphans[5]].sort(),
+  );
+  assert.equal(await store.sweepIncomplete("", later), 1);
+  assert.deepEqual((await rawNames(admin, c, SEGMENT_DIR)).sort(), [...inUse, orphans[5]].sort());
+  // The complete objects read back whole.
+  assert.equal(md5(await readAll(await store.get("basebackups_005/b/part_0"))), md5(big));
+  assert.deepEqual(await readAll(await store.get("basebackups_005/plain")), new Uint8Array([4]));
+});
+
 Deno.test("teardown: stop the server", async () => {
   await stopSwift();
 });
