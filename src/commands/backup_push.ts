@@ -7,7 +7,6 @@
  * last, only when everything succeeded. The stop call is always attempted, even after a failure.
  * Phases live in `backup_push/`.
  */
-import { resolve } from "node:path";
 import { extendedVersionKey, sentinelKey } from "../archive/keys.ts";
 import { uploadPlain } from "../archive/pipeline.ts";
 import { RateLimiter } from "../archive/rate_limit.ts";
@@ -18,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
 import { walkCluster } from "../pg/cluster_walk.ts";
 import { walFileNameOffset } from "../pg/wal_name.ts";
+import { checkDataDirectory } from "./backup_push/data_dir.ts";
 import { nameFor, type StartedBackup, startOffline, startOnline } from "./backup_push/start.ts";
 import { uploadVolume, uploadVolumes, type VolumeUploadOptions } from "./backup_push/volumes.ts";
 import type { CommandDeps } from "./context.ts";
@@ -36,8 +36,8 @@ export interface BackupPushInput {
 /** Runs backup-push; resolves to the exit status. */
 export async function backupPush(input: BackupPushInput, deps: CommandDeps): Promise<number> {
   const log = deps.log.child("wal_e.operator.backup");
-  // Deviation (COMPAT §2.3): a relative directory is accepted and made absolute.
-  const dataDir = resolve(input.clusterDirectory);
+  // Before any connection or upload; a relative path is made absolute (COMPAT §2.3 deviation).
+  const dataDir = await checkDataDirectory(input.clusterDirectory);
   const started = input.whileOffline
     ? await startOffline(dataDir, deps.env)
     : await startOnline(deps.env, log, { fast: input.fastCheckpoint === true });
