@@ -41,7 +41,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
   const dataDir = await checkDataDirectory(input.clusterDirectory);
   const started = input.whileOffline
     ? await startOffline(dataDir, deps.env)
-    : await startOnline(deps.env, log, { fast: input.fastCheckpoint === true });
+    : await startOnline(dataDir, deps.env, log, { fast: input.fastCheckpoint === true });
   const upload: VolumeUploadOptions = {
     store: deps.store,
     encoding: deps.encoding,

@@ -197,6 +197,22 @@ export class BackupSession {
     }
   }
 
+  /**
+   * The server's system identifier (`pg_control_system()`, PostgreSQL 9.6+); undefined when
+   * the role may not call it.
+   */
+  async systemIdentifier(): Promise<bigint | undefined> {
+    try {
+      const rows = await this.#conn.unsafe(
+        "SELECT system_identifier::text AS id FROM pg_control_system()",
+      );
+      const id = String(rows[0]?.["id"] ?? "");
+      return /^\d+$/.test(id) ? BigInt(id) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** `SELECT version()`, for extended_version.txt. */
   async version(): Promise<string> {
     const rows = await this.#conn.unsafe("SELECT version() AS v");

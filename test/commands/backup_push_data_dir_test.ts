@@ -86,3 +86,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "backup-push refuses a data directory of another cluster than the server it reaches",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const tmp = await makeSharedTempDir("wal-e-push-other-");
+    await giveToPostgres(tmp);
+    const store = join(tmp, "store");
+    const env = { WALE_FILE_PREFIX: `file://localhost${store}` };
+    const a = await PgCluster.init(join(tmp, "a"));
+    const b = await PgCluster.init(join(tmp, "b"), "log_statement = 'all'\n");
+    try {
+      await a.start();
+      await b.start();
+      // A's files, B's server (PGPORT left pointing at another cluster on the host).
+      const r = await runWalE(["backup-push", a.dataDir], { ...env, ...b.pgEnv });
+      assertOneError(r, 1, /MSG: the server is not the cluster in the data directory/);
+      assert.match(errorDetail(r), new RegExp(`"${a.dataDir}" has system identifier \\d+`));
+      assert.deepEqual(await listTree(store), []);
+      assert.doesNotMatch(await b.log(), /pg_backup_start/, "a backup was started on B");
+
+      const ok = await runWalE(["backup-push", b.dataDir], { ...env, ...b.pgEnv });
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      await a.stop();
+      await b.stop();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
