@@ -11,7 +11,8 @@
 import { drained } from "./drained.ts";
 import { type Pack, pack as tarPack } from "tar-stream";
 import type { Logger } from "../log.ts";
-import type { WalkEntry } from "../pg/cluster_walk.ts";
+import { osReason, type WalkEntry } from "../pg/cluster_walk.ts";
+import { UserError } from "../errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 
 /** WAL-E's partition byte budget (1.5 GiB). */
@@ -98,7 +99,7 @@ export async function memberOf(
     st = await Deno.lstat(entry.path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
+    throw unreadable(entry.path, "lstat", err);
   }
   const type = st.isSymlink ? "symlink" : st.isDirectory ? "directory" : st.isFile ? "file" : null;
   if (type === null) return undefined;
@@ -121,10 +122,23 @@ export async function memberOf(
       member.linkname = await Deno.readLink(entry.path);
     } catch (err) {
       if (err instanceof Deno.errors.NotFound) return undefined;
-      throw err;
+      throw unreadable(entry.path, "read the link", err);
     }
   }
   return member;
+}
+
+/**
+ * A file of the cluster that cannot be archived (permission denied, I/O error): a UserError
+ * naming it, never a partial member or a silently shorter backup.
+ */
+function unreadable(path: string, what: string, cause: unknown): UserError {
+  return new UserError("could not read a file of the cluster", {
+    detail: `Could not ${what} "${path}": ${osReason(cause)}.`,
+    hint: "Run backup-push as the cluster's owner (usually postgres) and make sure it can " +
+      "read the whole data directory and every tablespace.",
+    cause,
+  });
 }
 
 /**
@@ -233,7 +247,7 @@ async function writeMember(pack: Pack, m: TarMember, options: TarOptions): Promi
     try {
       file = await Deno.open(m.path, { read: true });
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (!(err instanceof Deno.errors.NotFound)) throw unreadable(m.path, "open", err);
       options.log?.debug({
         msg: "skipping a file that vanished before it could be archived",
         detail: `The path "${m.path}" no longer exists.`,
@@ -289,7 +303,12 @@ async function copyExactly(
     const buf = new Uint8Array(Math.min(chunkSize, remaining));
     let filled = 0;
     while (!eof && filled < buf.length) {
-      const n = await file.read(buf.subarray(filled));
+      let n: number | null;
+      try {
+        n = await file.read(buf.subarray(filled));
+      } catch (err) {
+        throw unreadable(m.path ?? m.name, "read", err);
+      }
       if (n === null) eof = true;
       else filled += n;
     }

@@ -4,20 +4,21 @@
  *
  * Order of objects (§5.8): extended_version.txt, the volumes, then (after the stop) one extra
  * volume with `backup_label`/`tablespace_map` for online backups, and the sentinel strictly
- * last, only when everything succeeded. The stop call is always attempted, even after a failure.
+ * last, only when everything succeeded. The stop call is always attempted, even after a failure,
+ * and the first failure is the one reported.
  * Phases live in `backup_push/`.
  */
-import { resolve } from "node:path";
 import { extendedVersionKey, sentinelKey } from "../archive/keys.ts";
 import { uploadPlain } from "../archive/pipeline.ts";
 import { RateLimiter } from "../archive/rate_limit.ts";
 import { serializeSentinel } from "../archive/sentinel.ts";
 import { planPartitions, textMember } from "../archive/tar_partition.ts";
-import { UserError } from "../errors.ts";
+import { describe, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
+import { type BackupSession, type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
 import { walkCluster } from "../pg/cluster_walk.ts";
 import { walFileNameOffset } from "../pg/wal_name.ts";
+import { checkDataDirectory } from "./backup_push/data_dir.ts";
 import { nameFor, type StartedBackup, startOffline, startOnline } from "./backup_push/start.ts";
 import { uploadVolume, uploadVolumes, type VolumeUploadOptions } from "./backup_push/volumes.ts";
 import type { CommandDeps } from "./context.ts";
@@ -36,11 +37,11 @@ export interface BackupPushInput {
 /** Runs backup-push; resolves to the exit status. */
 export async function backupPush(input: BackupPushInput, deps: CommandDeps): Promise<number> {
   const log = deps.log.child("wal_e.operator.backup");
-  // Deviation (COMPAT §2.3): a relative directory is accepted and made absolute.
-  const dataDir = resolve(input.clusterDirectory);
+  // Before any connection or upload; a relative path is made absolute (COMPAT §2.3 deviation).
+  const dataDir = await checkDataDirectory(input.clusterDirectory);
   const started = input.whileOffline
     ? await startOffline(dataDir, deps.env)
-    : await startOnline(deps.env, log, { fast: input.fastCheckpoint === true });
+    : await startOnline(dataDir, deps.env, log, { fast: input.fastCheckpoint === true });
   const upload: VolumeUploadOptions = {
     store: deps.store,
     encoding: deps.encoding,
@@ -50,34 +51,24 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     log: deps.log.child("wal_e.worker.upload"),
   };
 
+  // The first failure is the one reported; stopping the backup still happens after it.
   let failure: { err: unknown } | undefined;
   let volumes = { count: 0, expandedBytes: 0 };
   let spec = {};
   try {
-    await uploadVersion(started, deps, log);
+    // Listed before anything is uploaded (WAL-E's order, §5.1): an unreadable cluster or
+    // tablespace fails here without leaving extended_version.txt behind.
     const walk = await walkCluster(dataDir, { skipBackupLabel: started.session !== undefined });
     spec = walk.spec;
+    await uploadVersion(started, deps, log);
     volumes = await uploadVolumes(planPartitions(walk.entries, { log: upload.log }), upload);
   } catch (err) {
     failure = { err };
-    log.warning({
-      msg: "blocking on sending WAL segments",
-      detail: "The backup failed; stopping it may wait until the WAL it needed is archived.",
-    });
   }
 
-  let stop: BackupStop | undefined;
-  if (started.session !== undefined) {
-    try {
-      stop = await started.session.stop();
-    } catch (err) {
-      failure = {
-        err: new UserError("could not stop hot backup", { detail: String(err), cause: err }),
-      };
-    } finally {
-      await started.session.close().catch(() => {});
-    }
-  }
+  const stop = started.session === undefined
+    ? undefined
+    : await endBackup(started.session, failure !== undefined, log);
   if (failure !== undefined) throw failure.err;
 
   let stopName = { fileName: started.name.slice(5, 29), offset: Number(started.name.slice(30)) };
@@ -104,6 +95,35 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     }".`,
   });
   return 0;
+}
+
+/**
+ * Ends the backup on the server and closes the session; always called once the backup began.
+ * Without an earlier failure, a failing stop fails the backup ("could not stop hot backup").
+ * After a failure, that failure stays the one reported: the stop does not wait for WAL
+ * archiving (the backup is void, and a store that just failed may be failing the archive
+ * too), and its own error is only logged as a WARNING. Resolves to undefined then.
+ */
+async function endBackup(
+  session: BackupSession,
+  failed: boolean,
+  log: Logger,
+): Promise<BackupStop | undefined> {
+  try {
+    return await session.stop(!failed);
+  } catch (err) {
+    if (!failed) {
+      throw new UserError("could not stop hot backup", { detail: describe(err), cause: err });
+    }
+    log.warning({
+      msg: "could not stop hot backup",
+      detail: `${describe(err)} (after the backup had already failed; that error follows).`,
+      hint: "The server ends the backup itself when this session closes.",
+    });
+    return undefined;
+  } finally {
+    await session.close().catch(() => {});
+  }
 }
 
 /** extended_version.txt, uploaded before any volume (§3.6). */

@@ -197,6 +197,22 @@ export class BackupSession {
     }
   }
 
+  /**
+   * The server's system identifier (`pg_control_system()`, PostgreSQL 9.6+); undefined when
+   * the role may not call it.
+   */
+  async systemIdentifier(): Promise<bigint | undefined> {
+    try {
+      const rows = await this.#conn.unsafe(
+        "SELECT system_identifier::text AS id FROM pg_control_system()",
+      );
+      const id = String(rows[0]?.["id"] ?? "");
+      return /^\d+$/.test(id) ? BigInt(id) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** `SELECT version()`, for extended_version.txt. */
   async version(): Promise<string> {
     const rows = await this.#conn.unsafe("SELECT version() AS v");
@@ -222,12 +238,17 @@ export class BackupSession {
     };
   }
 
-  /** Stops the backup (waiting for the WAL it needs to be archived, where possible). */
-  async stop(): Promise<BackupStop> {
+  /**
+   * Stops the backup. `waitForArchive` (default true) waits until the WAL the backup needs is
+   * archived, where the server supports the choice (10+); a backup that already failed does
+   * not need its WAL and must not hang on an archive that may be failing too.
+   */
+  async stop(waitForArchive = true): Promise<BackupStop> {
+    const wait = waitForArchive ? "true" : "false";
     const call = this.versionNum >= 150000
-      ? "pg_backup_stop(true)"
+      ? `pg_backup_stop(${wait})`
       : this.versionNum >= 100000
-      ? "pg_stop_backup(false, true)"
+      ? `pg_stop_backup(false, ${wait})`
       : "pg_stop_backup(false)";
     const rows = await this.#conn.unsafe(
       `SELECT lsn::text AS lsn, labelfile, spcmapfile FROM ${call}`,

@@ -111,3 +111,29 @@ export async function readControlData(
   const text = await capture(`${bindir}/pg_controldata`, [dataDir], env);
   return offlineCheckpoint(parseControlData(text));
 }
+
+/**
+ * The cluster's system identifier: the first 8 bytes of `global/pg_control` (ControlFileData
+ * starts with it, in the server's byte order; little-endian on every platform we run on).
+ * Undefined when the file cannot be read or is too short.
+ */
+export async function readSystemIdentifier(dataDir: string): Promise<bigint | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(`${dataDir.replace(/\/+$/, "")}/global/pg_control`, { read: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const buf = new Uint8Array(8);
+    let filled = 0;
+    while (filled < 8) {
+      const n = await file.read(buf.subarray(filled));
+      if (n === null) return undefined;
+      filled += n;
+    }
+    return new DataView(buf.buffer).getBigUint64(0, true);
+  } finally {
+    file.close();
+  }
+}

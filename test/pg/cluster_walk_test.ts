@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { UserError } from "../../src/errors.ts";
 import { walkCluster } from "../../src/pg/cluster_walk.ts";
 
 Deno.test("walkCluster applies WAL-E's exclusions and records tablespaces (COMPAT §5.5)", async () => {
@@ -80,6 +81,42 @@ Deno.test("walkCluster applies WAL-E's exclusions and records tablespaces (COMPA
     });
     const kept = await walkCluster(d);
     assert.ok(kept.entries.some((e) => e.name === "backup_label"));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("walkCluster fails on a tablespace link it cannot follow, naming it (#16 item 5)", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const d = join(tmp, "data");
+    await Deno.mkdir(join(d, "pg_tblspc"), { recursive: true });
+    await Deno.writeTextFile(join(d, "PG_VERSION"), "15\n");
+    await Deno.writeTextFile(join(tmp, "a_file"), "x");
+    const cases: [string, string, RegExp][] = [
+      ["dangling", join(tmp, "missing"), /points at ".*\/missing", which does not exist/],
+      ["loop", join(d, "pg_tblspc", "loop"), /Could not follow .*loop/],
+      ["to a file", join(tmp, "a_file"), /points at ".*\/a_file", which is not a directory/],
+    ];
+    for (const [what, target, detail] of cases) {
+      const link = join(d, "pg_tblspc", "loop");
+      await Deno.symlink(target, link);
+      try {
+        await assert.rejects(walkCluster(d), (err: unknown) => {
+          assert.ok(err instanceof UserError, `${what}: ${err}`);
+          assert.equal(err.message, 'could not read tablespace "pg_tblspc/loop"', what);
+          assert.match(err.detail ?? "", detail, what);
+          return true;
+        });
+      } finally {
+        await Deno.remove(link);
+      }
+    }
+    // A stray regular file in pg_tblspc is not a tablespace: archived as it is.
+    await Deno.writeTextFile(join(d, "pg_tblspc", "stray"), "x");
+    const w = await walkCluster(d);
+    assert.ok(w.entries.some((e) => e.name === "pg_tblspc/stray"));
+    assert.deepEqual(w.spec.tablespaces, []);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -8,7 +8,7 @@ import { backupName } from "../../archive/keys.ts";
 import { UserError } from "../../errors.ts";
 import type { Logger } from "../../log.ts";
 import { BackupSession } from "../../pg/backup_api.ts";
-import { readControlData, readPgConfig } from "../../pg/control_data.ts";
+import { readControlData, readPgConfig, readSystemIdentifier } from "../../pg/control_data.ts";
 import { walFileNameOffset } from "../../pg/wal_name.ts";
 
 /** Where a backup starts and what it is named. */
@@ -41,12 +41,14 @@ export function nameFor(lsn: bigint, timeline: number, segmentSize: number): str
  * backup running) until the caller stops it; on failure here it is closed.
  */
 export async function startOnline(
+  dataDir: string,
   env: Readonly<Record<string, string>>,
   log: Logger,
   options: { fast: boolean; now?: Date },
 ): Promise<StartedBackup> {
   const session = await BackupSession.open(env, log);
   try {
+    await checkSameCluster(dataDir, session, env);
     const version = await session.version();
     const s = await session.start(backupLabel(options.now ?? new Date()), options.fast);
     return {
@@ -61,6 +63,29 @@ export async function startOnline(
     await session.close().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Refuses to start when the server reached through PG* is not the cluster whose files would be
+ * archived (several clusters on one host, WAL-E #326/#340): its label would describe another
+ * cluster's WAL and the backup could never be restored. Compared by system identifier (the
+ * data directory's `global/pg_control` against `pg_control_system()`), so paths seen
+ * differently by the server (containers, bind mounts) do not matter. Skipped when either side
+ * cannot be read.
+ */
+async function checkSameCluster(
+  dataDir: string,
+  session: BackupSession,
+  env: Readonly<Record<string, string>>,
+): Promise<void> {
+  const local = await readSystemIdentifier(dataDir);
+  const server = await session.systemIdentifier();
+  if (local === undefined || server === undefined || local === server) return;
+  const where = `${env["PGHOST"] || "the default host"}, port ${env["PGPORT"] || "5432"}`;
+  throw new UserError("the server is not the cluster in the data directory", {
+    detail: `"${dataDir}" has system identifier ${local}; the server at ${where} has ${server}.`,
+    hint: "Point PGHOST/PGPORT at the server running this data directory.",
+  });
 }
 
 /**
