@@ -2,13 +2,14 @@
  * backup-push (WAL-E-COMPAT §5): push a base backup, online through the non-exclusive API on
  * one connection (§5.2) or `--while-offline` from a stopped cluster (§5.4).
  *
- * Order of objects (§5.8): extended_version.txt, the volumes, then (after the stop) one extra
- * volume with `backup_label`/`tablespace_map` for online backups, and the sentinel strictly
- * last, only when everything succeeded. The stop call is always attempted, even after a failure,
+ * Before anything else it removes leftovers of uploads a killed push left behind (older than
+ * a day, `sweepLeftovers`). Order of objects (§5.8): extended_version.txt, the volumes, then
+ * (after the stop) one extra volume with `backup_label`/`tablespace_map` for online backups,
+ * and the sentinel strictly last, only when everything succeeded. The stop call is always attempted, even after a failure,
  * and the first failure is the one reported.
  * Phases live in `backup_push/`.
  */
-import { extendedVersionKey, sentinelKey } from "../archive/keys.ts";
+import { BASEBACKUPS_DIR, extendedVersionKey, sentinelKey, WAL_DIR } from "../archive/keys.ts";
 import { uploadPlain } from "../archive/pipeline.ts";
 import { RateLimiter } from "../archive/rate_limit.ts";
 import { serializeSentinel } from "../archive/sentinel.ts";
@@ -39,6 +40,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
   const log = deps.log.child("wal_e.operator.backup");
   // Before any connection or upload; a relative path is made absolute (COMPAT §2.3 deviation).
   const dataDir = await checkDataDirectory(input.clusterDirectory);
+  await sweepLeftovers(deps, log);
   const started = input.whileOffline
     ? await startOffline(dataDir, deps.env)
     : await startOnline(dataDir, deps.env, log, { fast: input.fastCheckpoint === true });
@@ -123,6 +125,40 @@ async function endBackup(
     return undefined;
   } finally {
     await session.close().catch(() => {});
+  }
+}
+
+/**
+ * Leftovers of interrupted uploads older than this are removed by the next backup-push. An
+ * upload still in flight in another process is far younger: a local temporary file is
+ * rewritten every moment, and each S3 multipart upload carries one partition (≤ 1.5 GiB).
+ */
+const LEFTOVER_AGE_MS = 24 * 3600_000;
+
+/**
+ * Removes what killed uploads left under the prefix (hidden temporary files, multipart
+ * uploads, orphaned large-object segments; Store.sweepIncomplete). Never fails the backup.
+ */
+async function sweepLeftovers(deps: CommandDeps, log: Logger): Promise<void> {
+  const cutoff = new Date(Date.now() - LEFTOVER_AGE_MS);
+  for (const prefix of [BASEBACKUPS_DIR, WAL_DIR]) {
+    try {
+      const removed = await deps.store.sweepIncomplete(prefix, cutoff);
+      if (removed > 0) {
+        log.info({
+          msg: "removed leftovers of interrupted uploads",
+          detail: `${removed} under "${
+            deps.store.url(prefix)
+          }", started before ${cutoff.toISOString()}.`,
+        });
+      }
+    } catch (err) {
+      log.warning({
+        msg: "could not remove leftovers of interrupted uploads",
+        detail: `${deps.store.url(prefix)}: ${describe(err)}`,
+        hint: "The backup goes on; the leftovers only take space.",
+      });
+    }
   }
 }
 

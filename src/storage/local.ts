@@ -56,6 +56,15 @@ export class LocalStore implements Store {
     const reader = body.getReader();
     let ok = false;
     let written = 0;
+    // File-system failures (disk full, permission, a path too long) become store errors naming
+    // the file; a failure of the body stream itself is the caller's and passes unchanged.
+    const fs = <T>(op: () => T): T => {
+      try {
+        return op();
+      } catch (err) {
+        throw storeIoError(err, temp);
+      }
+    };
     try {
       for (;;) {
         options.signal?.throwIfAborted();
@@ -63,7 +72,7 @@ export class LocalStore implements Store {
         if (done) break;
         // Page-cache writes do not block for long; the async form costs ~3× for a segment.
         let off = 0;
-        while (off < value.length) off += file.writeSync(value.subarray(off));
+        while (off < value.length) off += fs(() => file.writeSync(value.subarray(off)));
         written += value.length;
       }
       options.signal?.throwIfAborted();
@@ -71,13 +80,13 @@ export class LocalStore implements Store {
       // A WAL-sized object is fsynced in place (an async op costs an event-loop round trip,
       // milliseconds, once per segment); a base backup partition in the background, so the
       // other partitions keep compressing meanwhile.
-      if (written <= SYNC_INLINE_BYTES) file.syncSync();
-      else await file.sync();
+      if (written <= SYNC_INLINE_BYTES) fs(() => file.syncSync());
+      else await file.sync().catch((err) => Promise.reject(storeIoError(err, temp)));
       file.close();
       phase("fsync");
-      Deno.renameSync(temp, path);
+      fs(() => Deno.renameSync(temp, path));
       ok = true;
-      syncDir(dir);
+      fs(() => syncDir(dir));
       phase("rename-dirsync");
     } catch (err) {
       await reader.cancel(err).catch(() => {});

@@ -143,3 +143,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "backup-push removes what uploads killed over a day ago left in the store, and nothing younger",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { tmp, env } = await setup("wal-e-leftovers-");
+    const src = await PgCluster.init(join(tmp, "src"));
+    try {
+      const archive = join(tmp, "archive");
+      // A killed push's hidden partition file and a killed wal-push's temporary file, two days
+      // old, and a temporary file of an upload in flight right now.
+      const leftover = (dir: string, name: string) =>
+        join(archive, dir, `.${name}.wal-e-tmp.0123456789ab`);
+      const old = leftover(
+        "basebackups_005/base_X_00000028/tar_partitions",
+        "part_00000000.tar.lzo",
+      );
+      const oldWal = leftover("wal_005", "000000010000000000000003.lzo");
+      const fresh = leftover(
+        "basebackups_005/base_Y_00000028/tar_partitions",
+        "part_00000001.tar.lzo",
+      );
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600_000);
+      for (
+        const [path, mtime] of [[old, twoDaysAgo], [oldWal, twoDaysAgo], [
+          fresh,
+          new Date(),
+        ]] as const
+      ) {
+        await Deno.mkdir(join(path, ".."), { recursive: true });
+        await Deno.writeFile(path, new Uint8Array(100));
+        await Deno.utime(path, mtime, mtime);
+      }
+      await giveToPostgres(archive);
+      const push = await runWalE(["backup-push", "--while-offline", src.dataDir], env);
+      assert.equal(push.code, 0, push.stderr);
+      assert.match(push.stderr, /MSG: removed leftovers of interrupted uploads\n/);
+      const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+      assert.equal(await exists(old), false);
+      assert.equal(await exists(oldWal), false);
+      assert.equal(await exists(fresh), true);
+      const list = await runWalE(["backup-list"], env);
+      assert.equal(list.stdout.trim().split("\r\n").length, 2, list.stdout);
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

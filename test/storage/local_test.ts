@@ -142,3 +142,37 @@ Deno.test("local store: sweepIncomplete removes old temporary files of killed pu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    `local store: a full disk fails the put with a StoreError naming the file, and leaves nothing${
+      Deno.uid() === 0 ? "" : " (needs root to mount a 1 MiB tmpfs: run as root)"
+    }`,
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const { StoreError } = await import("../../src/errors.ts");
+    const dir = await Deno.makeTempDir({ prefix: "wal-e-full-" });
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir],
+    })
+      .output();
+    assert.equal(mount.code, 0, new TextDecoder().decode(mount.stderr));
+    try {
+      const s = new LocalStore(`${dir.slice(1)}/`);
+      const err = await s.put("wal_005/A.lzo", streamOf(new Uint8Array(4 << 20))).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof StoreError, String(err));
+      assert.match(err.detail ?? "", /wal-e-tmp/);
+      assert.deepEqual(await Array.fromAsync(s.list("")), []);
+      assert.deepEqual(
+        (await Array.fromAsync(Deno.readDir(`${dir}/wal_005`))).map((e) => e.name),
+        [],
+      );
+    } finally {
+      await new Deno.Command("umount", { args: [dir] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
