@@ -1,12 +1,14 @@
 /**
  * Decoding an object into a file atomically: a temporary file in the destination's directory
  * (or `tempDir`), renamed into place only after a complete, verified decode; nothing is left
- * on failure. Used by wal-fetch and wal-prefetch.
+ * on failure. Used by wal-fetch and wal-prefetch, which load it (and with it the decoder,
+ * imported statically here) only when they download.
  */
 import { basename, dirname, join } from "../paths.ts";
 import { phase } from "../phases.ts";
 import type { Store } from "../storage/store.ts";
-import { decodeObject, type Encoding } from "./pipeline.ts";
+import { LzopDecoder } from "../codec/lzop_reader.ts";
+import { type Encoding, openLzop } from "./pipeline.ts";
 
 /** Decodes object `key` of `store` into `destination` (see the module comment). */
 export async function decodeToFile(
@@ -42,6 +44,38 @@ export async function decodeToFile(
     try {
       Deno.removeSync(temp);
     } catch { /* never created */ }
+    throw err;
+  }
+}
+
+/**
+ * Decodes `key` block by block into `emit`, without stream stages between the download and
+ * the consumer (wal-fetch writes each block as it comes). A block is a view valid only during
+ * the call. Same errors as `openDecompressed`, thrown from here; a consumer's exception stops
+ * the download.
+ */
+async function decodeObject(
+  store: Store,
+  key: string,
+  options: { encoding: Encoding; signal?: AbortSignal },
+  emit: (block: Uint8Array) => void,
+): Promise<void> {
+  // The decoder copies each chunk into the codec's memory at once: the store may reuse one
+  // buffer for them.
+  const lzop = await openLzop(store, key, { ...options, transientChunks: true });
+  const decoder = new LzopDecoder(emit);
+  const reader = lzop.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      decoder.write(value);
+    }
+    decoder.end();
+    phase("download-decode-write");
+  } catch (err) {
+    decoder.abandon();
+    await reader.cancel(err).catch(() => {});
     throw err;
   }
 }

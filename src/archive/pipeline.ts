@@ -8,7 +8,6 @@ import type { PgpSettings } from "../codec/pgp.ts";
 import type { Store } from "../storage/store.ts";
 import { ByteCounter } from "./byte_counter.ts";
 import { lazy } from "../lazy.ts";
-import { phase } from "../phases.ts";
 
 /** How objects are encoded beyond lzop. */
 export interface Encoding {
@@ -96,39 +95,10 @@ export async function openDecompressed(
 }
 
 /**
- * Decodes `key` block by block into `emit`, without stream stages between the download and
- * the consumer (wal-fetch writes each block as it comes). A block is a view valid only during
- * the call. Same errors as `openDecompressed`, thrown from here; a consumer's exception stops
- * the download.
+ * The lzop bytes of `key`: as stored, or decrypted when the object is an OpenPGP message.
+ * `transientChunks`: the caller copies each chunk before reading the next (see GetOptions).
  */
-export async function decodeObject(
-  store: Store,
-  key: string,
-  options: { encoding: Encoding; signal?: AbortSignal },
-  emit: (block: Uint8Array) => void,
-): Promise<void> {
-  // The decoder copies each chunk into the codec's memory at once: the store may reuse one
-  // buffer for them.
-  const lzop = await openLzop(store, key, { ...options, transientChunks: true });
-  const decoder = new (await readerModule()).LzopDecoder(emit);
-  const reader = lzop.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      decoder.write(value);
-    }
-    decoder.end();
-    phase("download-decode-write");
-  } catch (err) {
-    decoder.abandon();
-    await reader.cancel(err).catch(() => {});
-    throw err;
-  }
-}
-
-/** The lzop bytes of `key`: as stored, or decrypted when the object is an OpenPGP message. */
-async function openLzop(
+export async function openLzop(
   store: Store,
   key: string,
   options: { encoding: Encoding; signal?: AbortSignal; transientChunks?: boolean },
@@ -183,41 +153,6 @@ async function peekFirstByte(
     },
   }, { highWaterMark: 0 });
   return { first: head?.[0], stream };
-}
-
-/**
- * Compresses the open file `file` and stores it under `key`, like `uploadCompressed` on the
- * file's stream, but encoding it whole and synchronously first (one read per block, one codec
- * call per block, no stream stages): for WAL segments, where stream stages cost more than the
- * codec. Encrypted uploads take the streaming path. Closes `file`.
- */
-export async function uploadCompressedFile(
-  store: Store,
-  key: string,
-  file: Deno.FsFile,
-  options: UploadOptions & { encoding: Encoding },
-): Promise<TransferStats> {
-  if (options.encoding.pgp !== undefined) {
-    const { fileSource } = await import("./file_source.ts");
-    return await uploadCompressed(store, key, fileSource(file), options);
-  }
-  let encoded;
-  try {
-    const { lzopEncodeFileSync } = await writerModule();
-    encoded = lzopEncodeFileSync(file, file.statSync().size, {
-      ...(options.mode === undefined ? {} : { mode: options.mode }),
-      ...(options.mtimeSeconds === undefined ? {} : { mtimeSeconds: options.mtimeSeconds }),
-    });
-  } finally {
-    file.close();
-  }
-  phase("compress");
-  await store.put(key, ReadableStream.from([encoded.bytes]), {
-    size: encoded.bytes.length,
-    contentType: options.contentType ?? "application/octet-stream",
-    signal: options.signal,
-  });
-  return { plainBytes: encoded.plainBytes, storedBytes: encoded.bytes.length };
 }
 
 /** Stores a small plain object (sentinel, extended_version.txt): never compressed. */

@@ -16,7 +16,8 @@
  * stored copy that no longer decodes is replaced, with a warning: the local file is better.
  */
 import { basename, dirname, join } from "../paths.ts";
-import { openDecompressed, uploadCompressedFile } from "../archive/pipeline.ts";
+import { openDecompressed } from "../archive/pipeline.ts";
+import { uploadCompressedFile } from "../archive/upload_file.ts";
 import { walKey } from "../archive/keys.ts";
 import { ConfigError, CorruptArchiveError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
