@@ -28,6 +28,8 @@ export interface Config {
   syslogRequested: boolean;
   /** `WALE_WAL_OVERWRITE`: wal-push may replace an archived copy with different content. */
   walOverwrite: boolean;
+  /** `WALE_ARCHIVE_TIMEOUT`: seconds backup-push's archiving wait may go without progress. */
+  archiveTimeoutSeconds: number | undefined;
   awsAccessKeyId: string | undefined;
   awsInstanceProfile: boolean;
   wabsAccountName: string | undefined;
@@ -92,11 +94,25 @@ export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, s
     logToStderr: dest.includes("stderr"),
     syslogRequested: env["WALE_LOG_DESTINATION"] !== undefined && dest.includes("syslog"),
     walOverwrite: parseBoolEnv("WALE_WAL_OVERWRITE", env["WALE_WAL_OVERWRITE"]),
+    archiveTimeoutSeconds: positiveSeconds("WALE_ARCHIVE_TIMEOUT", env["WALE_ARCHIVE_TIMEOUT"]),
     awsAccessKeyId: flags.awsAccessKeyId ?? nonEmpty(env["AWS_ACCESS_KEY_ID"]),
     awsInstanceProfile: instanceProfile,
     wabsAccountName: flags.wabsAccountName ?? nonEmpty(env["WABS_ACCOUNT_NAME"]),
     env: Object.freeze({ ...env }),
   });
+}
+
+/** A positive number of seconds, or undefined when unset. */
+function positiveSeconds(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new ConfigError(`invalid value for ${name}`, {
+      detail: `${name} is "${value}".`,
+      hint: `Set ${name} to a positive number of seconds.`,
+    });
+  }
+  return n;
 }
 
 /** WAL-E's `WALE_LOG_DESTINATION`: a comma list of `stderr` and `syslog` (default both). */

@@ -138,6 +138,8 @@ export const ENVIRONMENT_HELP = `Environment:
   WALE_LOG_DESTINATION  comma list of stderr, syslog (syslog is not supported: warnings
                         and errors always go to stderr)
   WALE_RETRIES          attempts for retried storage operations
+  WALE_ARCHIVE_TIMEOUT  seconds backup-push waits for WAL archiving without progress before
+                        it gives up naming the segment (default 60)
   WALE_WAL_OVERWRITE    1: wal-push may replace an archived WAL file whose content differs
                         (refused by default; identical content is always success)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (or AWS_SECURITY_TOKEN),

@@ -121,7 +121,10 @@ async function runWithStore(
       // commands PostgreSQL starts once per segment (backup commands load PostgreSQL and tar
       // libraries too).
       case "backup-push":
-        return await (await lazy.backupPush()).backupPush(inv.input, deps);
+        return await (await lazy.backupPush()).backupPush(
+          { ...inv.input, archiveTimeoutSeconds: config.archiveTimeoutSeconds },
+          deps,
+        );
       case "backup-fetch":
         return await (await lazy.backupFetch()).backupFetch(inv.input, deps);
       case "backup-list":

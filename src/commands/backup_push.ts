@@ -17,6 +17,7 @@ import { planPartitions, textMember } from "../archive/tar_partition.ts";
 import { describe, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type BackupSession, type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
+import { DEFAULT_ARCHIVE_STALL_SECONDS, waitForArchive } from "../pg/archive_wait.ts";
 import { walkCluster } from "../pg/cluster_walk.ts";
 import { walFileNameOffset } from "../pg/wal_name.ts";
 import { checkDataDirectory } from "./backup_push/data_dir.ts";
@@ -33,6 +34,11 @@ export interface BackupPushInput {
   whileOffline: boolean;
   /** Ask for an immediate checkpoint at start (WAL-E always spread it). @default false */
   fastCheckpoint?: boolean;
+  /**
+   * Seconds the wait for the backup's last WAL segment may go without any archiving progress
+   * (`WALE_ARCHIVE_TIMEOUT`). @default DEFAULT_ARCHIVE_STALL_SECONDS
+   */
+  archiveTimeoutSeconds?: number | undefined;
 }
 
 /** Runs backup-push; resolves to the exit status. */
@@ -72,6 +78,17 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     ? undefined
     : await endBackup(started.session, failure !== undefined, log);
   if (failure !== undefined) throw failure.err;
+  if (stop?.archiving === true) {
+    const last = walFileNameOffset(stop.lsn, started.timeline, started.segmentSize).fileName;
+    log.info({
+      msg: "waiting for WAL archiving",
+      detail: `The backup needs WAL up to ${last}; waiting until PostgreSQL has archived it.`,
+    });
+    await waitForArchive(dataDir, last, {
+      stallSeconds: input.archiveTimeoutSeconds ?? DEFAULT_ARCHIVE_STALL_SECONDS,
+      log,
+    });
+  }
 
   let stopName = { fileName: started.name.slice(5, 29), offset: Number(started.name.slice(30)) };
   if (stop !== undefined) {
@@ -101,7 +118,10 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
 
 /**
  * Ends the backup on the server and closes the session; always called once the backup began.
- * Without an earlier failure, a failing stop fails the backup ("could not stop hot backup").
+ * The server is not asked to wait for WAL archiving (it would wait silently and forever):
+ * `waitForArchive` does that afterwards, logged and bounded, when `archiving` says the server
+ * archives. Without an earlier failure, a failing stop fails the backup ("could not stop hot
+ * backup").
  * After a failure, that failure stays the one reported: the stop does not wait for WAL
  * archiving (the backup is void, and a store that just failed may be failing the archive
  * too), and its own error is only logged as a WARNING. Resolves to undefined then.
@@ -110,9 +130,10 @@ async function endBackup(
   session: BackupSession,
   failed: boolean,
   log: Logger,
-): Promise<BackupStop | undefined> {
+): Promise<(BackupStop & { archiving: boolean }) | undefined> {
   try {
-    return await session.stop(!failed);
+    const stop = await session.stop(false);
+    return { ...stop, archiving: !failed && await session.archivingActive() };
   } catch (err) {
     if (!failed) {
       throw new UserError("could not stop hot backup", { detail: describe(err), cause: err });

@@ -261,6 +261,18 @@ export class BackupSession {
     };
   }
 
+  /**
+   * Whether the server archives the WAL a backup taken here needs, i.e. whether
+   * `pg_backup_stop(true)` would wait: archive_mode `always`, or `on` outside recovery.
+   */
+  async archivingActive(): Promise<boolean> {
+    const rows = await this.#conn.unsafe(
+      "SELECT current_setting('archive_mode') AS mode, pg_is_in_recovery() AS standby",
+    );
+    const mode = String(rows[0]?.["mode"]);
+    return mode === "always" || (mode === "on" && rows[0]?.["standby"] !== true);
+  }
+
   /** Releases the connection; a backup still open is aborted by the server. */
   async close(): Promise<void> {
     this.#conn.release();

@@ -193,3 +193,44 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "backup-push logs its waits, and gives up naming the segment when WAL archiving is stuck",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { tmp, env } = await setup("wal-e-archive-wait-");
+    // An archiver that fails every time: PostgreSQL's own wait in pg_backup_stop would never end.
+    const src = await PgCluster.init(
+      join(tmp, "src"),
+      "wal_level = replica\narchive_mode = on\narchive_command = 'false'\n",
+    );
+    try {
+      await src.start();
+      const t0 = performance.now();
+      const push = await runWalE(["backup-push", src.dataDir], {
+        ...env,
+        ...src.pgEnv,
+        WALE_ARCHIVE_TIMEOUT: "3",
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      assert.equal(push.code, 1, push.stderr);
+      assert.ok(seconds < 30, `took ${seconds} s`);
+      assert.match(push.stderr, /MSG: waiting for a spread checkpoint\n/);
+      assert.match(push.stderr, /HINT: --fast-checkpoint asks for an immediate checkpoint/);
+      assert.match(push.stderr, /MSG: waiting for WAL archiving\n/);
+      const failed = /ERROR +MSG: WAL segment ([0-9A-F]{24}) was not archived\n/.exec(push.stderr);
+      assert.ok(failed !== null, push.stderr);
+      // The segment named is one PostgreSQL really failed to archive.
+      const ready = await Array.fromAsync(Deno.readDir(join(src.dataDir, "pg_wal/archive_status")));
+      assert.ok(ready.some((e) => e.name === `${failed[1]}.ready`), JSON.stringify(ready));
+      assert.match(push.stderr, /WALE_ARCHIVE_TIMEOUT/);
+      assert.doesNotMatch(push.stderr, /bug in wal-e|\n\s+at /);
+      const list = await runWalE(["backup-list"], env);
+      assert.equal(list.stdout.trim().split("\r\n").length, 1, list.stdout);
+    } finally {
+      await src.stop().catch(() => {});
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

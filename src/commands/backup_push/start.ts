@@ -50,7 +50,11 @@ export async function startOnline(
   try {
     await checkSameCluster(dataDir, session, env);
     const version = await session.version();
-    const s = await session.start(backupLabel(options.now ?? new Date()), options.fast);
+    const s = await withCheckpointLog(
+      session.start(backupLabel(options.now ?? new Date()), options.fast),
+      options.fast,
+      log,
+    );
     return {
       name: nameFor(s.lsn, s.timeline, s.segmentSize),
       startLsn: s.lsn,
@@ -62,6 +66,32 @@ export async function startOnline(
   } catch (err) {
     await session.close().catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * Logs the wait for the checkpoint a backup starts with, and every 30 s while it lasts: a
+ * spread checkpoint can take minutes, during which backup-push used to print nothing.
+ */
+async function withCheckpointLog<T>(start: Promise<T>, fast: boolean, log: Logger): Promise<T> {
+  const t0 = performance.now();
+  log.info({
+    msg: fast ? "requesting an immediate checkpoint" : "waiting for a spread checkpoint",
+    detail: fast ? undefined : "PostgreSQL spreads the checkpoint that starts a backup over " +
+      "checkpoint_completion_target of checkpoint_timeout: this can take minutes.",
+    hint: fast ? undefined : "--fast-checkpoint asks for an immediate checkpoint instead.",
+  });
+  const timer = setInterval(() => {
+    log.info({
+      msg: "still waiting for the checkpoint",
+      detail: `${Math.round((performance.now() - t0) / 1000)} s so far.`,
+      hint: fast ? undefined : "--fast-checkpoint asks for an immediate checkpoint instead.",
+    });
+  }, 30_000);
+  try {
+    return await start;
+  } finally {
+    clearInterval(timer);
   }
 }
 
