@@ -44,6 +44,8 @@ export const COMMAND_NAMES = [
   "wal-fetch",
   "wal-prefetch",
   "delete",
+  "wal-verify",
+  "check",
 ] as const;
 export type CommandName = typeof COMMAND_NAMES[number];
 
@@ -85,6 +87,8 @@ export const EXIT_TABLE: Readonly<
   "wal-fetch": RESTORE_COMMAND,
   "wal-prefetch": WALE_STYLE,
   delete: WALE_STYLE,
+  "wal-verify": WALE_STYLE,
+  check: WALE_STYLE,
 });
 
 /** Classifies anything thrown. */

@@ -2,10 +2,12 @@
 import type { BackupFetchInput } from "../commands/backup_fetch.ts";
 import type { BackupListInput } from "../commands/backup_list.ts";
 import type { BackupPushInput } from "../commands/backup_push.ts";
+import type { CheckInput } from "../commands/check.ts";
 import type { DeleteInput } from "../commands/delete.ts";
 import type { WalFetchInput } from "../commands/wal_fetch.ts";
 import type { WalPrefetchInput } from "../commands/wal_prefetch.ts";
 import type { WalPushInput } from "../commands/wal_push.ts";
+import type { WalVerifyInput } from "../commands/wal_verify.ts";
 
 /** One command and its input. */
 export type Invocation =
@@ -16,7 +18,9 @@ export type Invocation =
   | { name: "wal-push"; input: WalPushInput }
   | { name: "wal-fetch"; input: WalFetchInput }
   | { name: "wal-prefetch"; input: WalPrefetchInput }
-  | { name: "delete"; input: DeleteInput };
+  | { name: "delete"; input: DeleteInput }
+  | { name: "wal-verify"; input: WalVerifyInput }
+  | { name: "check"; input: CheckInput };
 
 /** Global options as commander reports them (before the environment is consulted). */
 export interface GlobalFlags {

@@ -161,6 +161,24 @@ export function parseArgs(argv: readonly string[], write: (text: string) => void
 
   addDelete(program, done);
 
+  program.command("wal-verify")
+    .description(
+      "check from the store alone that each backup's WAL is archived, with gaps and restorable windows",
+    )
+    .option("--json", "print one JSON document instead of one line per finding")
+    .action((o: { json?: boolean }) =>
+      done({ name: "wal-verify", input: { json: o.json === true } })
+    );
+
+  program.command("check")
+    .description(
+      "probe the store (write, read back, list, delete) and the cluster's archiving settings",
+    )
+    .option("--no-postgres", "check only the store, without connecting to PostgreSQL")
+    .action((o: { postgres: boolean }) =>
+      done({ name: "check", input: { postgres: o.postgres !== false } })
+    );
+
   try {
     program.parse([...argv], { from: "user" });
   } catch (err) {

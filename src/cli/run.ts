@@ -140,6 +140,10 @@ async function runWithStore(
         return await (await import("../commands/wal_prefetch.ts")).walPrefetch(inv.input, deps);
       case "delete":
         return await (await lazy.deleteCommand()).deleteCommand(inv.input, deps);
+      case "wal-verify":
+        return await (await lazy.walVerify()).walVerify(inv.input, deps);
+      case "check":
+        return await (await lazy.check()).check(inv.input, deps);
     }
   } finally {
     await store.close();

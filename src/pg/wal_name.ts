@@ -98,3 +98,33 @@ export function walFileNameOffset(
   });
   return { fileName, offset: Number(lsn % size) };
 }
+
+/**
+ * A segment's position as one contiguous count (log id × segments per log id + segment), so
+ * the segment after index `i` is `i + 1` across log ids. Timeline not included.
+ */
+export function segmentIndex(s: SegmentName, segmentSize = DEFAULT_SEGMENT_SIZE): bigint {
+  return BigInt(s.log) * BigInt(segmentsPerLogId(segmentSize)) + BigInt(s.seg);
+}
+
+/** The segment name at `index` (see segmentIndex) on `timeline`. */
+export function segmentNameAt(
+  timeline: number,
+  index: bigint,
+  segmentSize = DEFAULT_SEGMENT_SIZE,
+): string {
+  const per = BigInt(segmentsPerLogId(segmentSize));
+  return formatSegmentName({ timeline, log: Number(index / per), seg: Number(index % per) });
+}
+
+/** Index (see segmentIndex) of the segment holding the byte at `lsn` (XLByteToSeg). */
+export function segmentIndexOfLsn(lsn: bigint, segmentSize = DEFAULT_SEGMENT_SIZE): bigint {
+  return lsn / BigInt(segmentSize);
+}
+
+/** `X/Y` text of an LSN, as PostgreSQL prints it. */
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${
+    (lsn & 0xffff_ffffn).toString(16).toUpperCase()
+  }`;
+}

@@ -42,6 +42,8 @@ Deno.test("exit table: every command's status for every kind of failure is pinne
     "wal-fetch": RESTORE,
     "wal-prefetch": WALE,
     delete: WALE,
+    "wal-verify": WALE,
+    check: WALE,
   });
 });
 
@@ -57,6 +59,8 @@ function commands(dir: string): [string, string[]][] {
     ["wal-fetch", ["wal-fetch", SEG, join(dir, "RECOVERYXLOG")]],
     ["wal-prefetch", ["wal-prefetch", dir, SEG]],
     ["delete", ["delete", "retain", "1"]],
+    ["wal-verify", ["wal-verify"]],
+    ["check", ["check", "--no-postgres"]],
   ];
 }
 
