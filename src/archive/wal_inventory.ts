@@ -6,7 +6,7 @@
 import { historyFileTimeline, parseTimelineHistory } from "../pg/timeline_history.ts";
 import { DEFAULT_SEGMENT_SIZE, parseSegmentName, segmentIndex } from "../pg/wal_name.ts";
 import type { Store } from "../storage/store.ts";
-import { decodeObject, type Encoding } from "./pipeline.ts";
+import { type Encoding, openDecompressed } from "./pipeline.ts";
 import { WAL_DIR } from "./keys.ts";
 import type { ArchivedSegment, WalInventory } from "./wal_chain.ts";
 
@@ -41,12 +41,7 @@ export async function readWalInventory(
   }
   const histories = new Map<number, ReturnType<typeof parseTimelineHistory>>();
   for (const [tli, key] of historyKeys) {
-    const decoder = new TextDecoder();
-    let text = "";
-    await decodeObject(store, key, { encoding }, (block) => {
-      text += decoder.decode(block, { stream: true });
-    });
-    text += decoder.decode();
+    const text = await new Response(await openDecompressed(store, key, { encoding })).text();
     histories.set(tli, parseTimelineHistory(text, store.url(key)));
   }
   return { segments, histories };
