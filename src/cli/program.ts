@@ -192,6 +192,15 @@ export function parseArgs(argv: readonly string[], write: (text: string) => void
         hint: `Run "wal-e ${argv.filter((a) => !a.startsWith("-")).join(" ")} --help".`,
       });
     }
+    const unknown = program.args[0];
+    if (err.code === "commander.excessArguments" && !/ for '/.test(err.message) && unknown) {
+      // An unknown command: argparse's words, as WAL-E printed them.
+      const choices = program.commands.map((c) => `'${c.name()}'`).join(", ");
+      throw new UsageError(
+        `argument subcommand: invalid choice: '${unknown}' (choose from ${choices})`,
+        { hint: 'Run "wal-e --help" for the commands.' },
+      );
+    }
     throw new UsageError(err.message.replace(/^error: /, ""), {
       hint: 'Run "wal-e --help" or "wal-e COMMAND --help" for usage.',
     });

@@ -247,3 +247,17 @@ Deno.test("a bad prefix scheme is a user error (exit 1)", async () => {
   assert.equal(r.code, 1);
   assert.match(r.stderr, /MSG: bad storage prefix URL scheme passed/);
 });
+
+Deno.test("an unknown command gets argparse's 'invalid choice' wording, as from WAL-E (exit 2)", async () => {
+  const { runInProcess } = await import("../support/wal_e.ts");
+  const r = await runInProcess(["--file-prefix", "file:///tmp/x", "bogus"], {});
+  assert.equal(r.code, 2);
+  assert.match(
+    r.stderr,
+    /^wal-e: error: argument subcommand: invalid choice: 'bogus' \(choose from 'version', 'backup-push', .*'delete'.*\)\n/,
+  );
+  // Too many arguments for a known command keep commander's words.
+  const extra = await runInProcess(["wal-push", "a", "b"], {});
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /too many arguments for 'wal-push'/);
+});
