@@ -71,7 +71,36 @@ Deno.test("wal-push stores the explicit file and pooled .ready segments, marking
   }
 });
 
-Deno.test("wal-push with -p1 uploads only the explicit file; a missing archive_status is no error", async () => {
+Deno.test("wal-push with -p1 uploads only the explicit file, though other segments are ready", async () => {
+  const dir = await walDir();
+  try {
+    const a = await segment(dir, "000000010000000000000001", true);
+    await segment(dir, "000000010000000000000002", true);
+    const store = new MemoryStore();
+    assert.equal(
+      await walPush(
+        { segmentPath: join(dir, "pg_wal", "000000010000000000000001"), poolSize: 1 },
+        deps(store, []),
+      ),
+      0,
+    );
+    assert.deepEqual(await stored(store, "000000010000000000000001"), a);
+    assert.deepEqual((await Array.fromAsync(store.list(""))).map((o) => o.key), [
+      "wal_005/000000010000000000000001.lzo",
+    ]);
+    // The other segment keeps its .ready: PostgreSQL will ask for it.
+    assert.ok(
+      await Deno.stat(join(dir, "pg_wal/archive_status/000000010000000000000002.ready")).then(
+        () => true,
+        () => false,
+      ),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("wal-push with the default pool: a missing archive_status is no error", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeFile(join(dir, "000000010000000000000009"), new Uint8Array([1, 2, 3]));

@@ -24,9 +24,16 @@ async function recover(
   await Deno.writeTextFile(join(dir, "recovery.signal"), "");
   await sh(["chown", "-R", "postgres:postgres", dir], { asPostgres: false, check: false });
   let killing = killPrefetch;
+  // Only this replica's prefetchers (their command line names its pg_wal), never other
+  // processes on the machine.
+  const ours = `wal-prefetch ${
+    (await Deno.realPath(dir)).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  }/pg_wal `;
+  let kills = 0;
   const killer = (async () => {
     while (killing) {
-      await sh(["pkill", "-KILL", "-f", "wal-prefetch"], { asPostgres: false, check: false });
+      const r = await sh(["pkill", "-KILL", "-f", ours], { asPostgres: false, check: false });
+      if (r.code === 0) kills++; // pkill: 0 = something was killed
       await new Promise((r) => setTimeout(r, 50));
     }
   })();
@@ -35,6 +42,7 @@ async function recover(
     await replica.waitFor("SELECT pg_is_in_recovery()", "f", 180_000);
     killing = false;
     await killer;
+    if (killPrefetch) assert.ok(kills > 0, "no prefetcher was ever killed");
     assert.equal(await replica.psql(CHECKSUM_SQL), expected);
     return await replica.log();
   } finally {
