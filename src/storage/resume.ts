@@ -108,6 +108,18 @@ function sameEtag(a: string, b: string): boolean {
  * A byte stream of the whole object whose first response is `first`, reopening it with
  * `reopen` after a retryable failure of a body. See the module doc.
  */
+/**
+ * A backend's `get`: the first answer through `open`, then the body as `resumableStream`
+ * makes it, reopened through `open` from where it broke.
+ */
+export async function resumableGet(
+  open: Reopen,
+  o: ResumeOptions,
+): Promise<ReadableStream<Uint8Array>> {
+  const first = await open(undefined, o.signal);
+  return resumableStream(first, open, o);
+}
+
 export function resumableStream(
   first: BodyAnswer,
   reopen: Reopen,

@@ -47,7 +47,7 @@ import {
   answerFrom,
   type BodyAnswer,
   objectChangedError,
-  resumableStream,
+  resumableGet,
   type ResumePoint,
 } from "./resume.ts";
 import { type RetryPolicy, retryPolicyFromEnv, SdkRetryStrategy } from "./retrying.ts";
@@ -363,12 +363,10 @@ export class S3Store implements Store {
 
   async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
     checkKey(key);
-    const signal = options.signal;
-    const first = await this.#open(key, undefined, signal);
-    return resumableStream(first, (from, s) => this.#open(key, from, s), {
+    return await resumableGet((from, s) => this.#open(key, from, s), {
       policy: this.#o.policy,
       label: this.url(key),
-      signal,
+      signal: options.signal,
     });
   }
 

@@ -32,7 +32,7 @@ import {
   answerOf,
   type BodyAnswer,
   objectChangedError,
-  resumableStream,
+  resumableGet,
   type ResumePoint,
 } from "./resume.ts";
 import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
@@ -162,12 +162,10 @@ export class SwiftStore implements Store {
 
   async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
     checkKey(key);
-    const signal = options.signal;
-    const first = await this.#open(key, undefined, signal);
-    return resumableStream(first, (from, s) => this.#open(key, from, s), {
+    return await resumableGet((from, s) => this.#open(key, from, s), {
       policy: this.#o.policy,
       label: this.url(key),
-      signal,
+      signal: options.signal,
     });
   }
 
