@@ -3,8 +3,7 @@
  * archive_library, which replaces it when set) and pg_stat_archiver's counters, read over one
  * short connection made from libpq's environment as backup-push connects (backup_api.ts).
  */
-import postgres from "postgres";
-import { connectionSettings } from "./backup_api.ts";
+import { connectionSettings, openClient } from "./backup_api.ts";
 
 /** The archiver's settings and counters. */
 export interface ArchiverStatus {
@@ -53,21 +52,7 @@ export async function readArchiverStatus(
 ): Promise<ArchiverStatus> {
   const s = await connectionSettings(env);
   const server = `${s.socketPath ?? `${s.host}:${s.port}`} as "${s.user}"`;
-  const sql = postgres({
-    host: s.host,
-    port: s.port,
-    ...(s.socketPath === undefined ? {} : { path: s.socketPath }),
-    user: s.user,
-    database: s.database,
-    ...(s.password === undefined ? {} : { password: s.password }),
-    max: 1,
-    idle_timeout: 0,
-    connect_timeout: 10,
-    prepare: false,
-    fetch_types: false,
-    connection: { application_name: "wal-e check" },
-    onnotice: () => {},
-  });
+  const sql = openClient(s, { application: "wal-e check", connectTimeout: 10, onNotice: () => {} });
   try {
     let rows;
     try {

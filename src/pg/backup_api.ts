@@ -133,6 +133,31 @@ export function parseBackupLabel(text: string): LabelStart | undefined {
 }
 
 type Sql = ReturnType<typeof postgres>;
+
+/**
+ * A postgres.js client for one connection to the cluster `s` names, as every command of ours
+ * opens it: no prepared statements or type fetching (one short session), no idle timeout.
+ */
+export function openClient(
+  s: ConnectionSettings,
+  o: { application: string; connectTimeout: number; onNotice: (message: string) => void },
+): Sql {
+  return postgres({
+    host: s.host,
+    port: s.port,
+    ...(s.socketPath === undefined ? {} : { path: s.socketPath }),
+    user: s.user,
+    database: s.database,
+    ...(s.password === undefined ? {} : { password: s.password }),
+    max: 1,
+    idle_timeout: 0,
+    connect_timeout: o.connectTimeout,
+    prepare: false,
+    fetch_types: false,
+    connection: { application_name: o.application },
+    onnotice: (n) => o.onNotice(String(n["message"] ?? "")),
+  });
+}
 type Reserved = Awaited<ReturnType<Sql["reserve"]>>;
 
 /** One server session holding a non-exclusive backup open between `start` and `stop`. */
@@ -154,20 +179,10 @@ export class BackupSession {
     log: Logger,
   ): Promise<BackupSession> {
     const s = await connectionSettings(env);
-    const sql = postgres({
-      host: s.host,
-      port: s.port,
-      ...(s.socketPath === undefined ? {} : { path: s.socketPath }),
-      user: s.user,
-      database: s.database,
-      ...(s.password === undefined ? {} : { password: s.password }),
-      max: 1,
-      idle_timeout: 0,
-      connect_timeout: 30,
-      prepare: false,
-      fetch_types: false,
-      connection: { application_name: "wal-e backup-push" },
-      onnotice: (n) => log.debug({ msg: "server notice", detail: String(n["message"] ?? "") }),
+    const sql = openClient(s, {
+      application: "wal-e backup-push",
+      connectTimeout: 30,
+      onNotice: (message) => log.debug({ msg: "server notice", detail: message }),
     });
     try {
       // postgres.js 3.4 never opens a connection for a reserve() that comes first: connect
