@@ -4,7 +4,8 @@
  * module graph behind every literal dynamic import when the importing module loads, npm
  * resolution included, which cost ~1 ms per such import on every wal-push and wal-fetch
  * (PostgreSQL starts one per segment) for code they never run: commander, the cloud SDKs,
- * OpenPGP, the backup commands.
+ * OpenPGP, the backup commands, and the stream pipeline (wal-push needs it only to encrypt or
+ * to compare with an archived copy).
  *
  * `deno compile` cannot see these imports either: `scripts/compile` passes every entry of
  * `LAZY_MODULES` to it with `--include`, and `test/lazy_test.ts` checks that each loads.
@@ -24,6 +25,7 @@ export const LAZY_MODULES = [
   "storage/azure.ts",
   "storage/swift.ts",
   "codec/pgp.ts",
+  "archive/pipeline.ts",
 ] as const;
 
 type LazyModule = typeof LAZY_MODULES[number];
@@ -45,4 +47,5 @@ export const lazy = {
   azure: () => load<typeof import("./storage/azure.ts")>("storage/azure.ts"),
   swift: () => load<typeof import("./storage/swift.ts")>("storage/swift.ts"),
   pgp: () => load<typeof import("./codec/pgp.ts")>("codec/pgp.ts"),
+  pipeline: () => load<typeof import("./archive/pipeline.ts")>("archive/pipeline.ts"),
 };

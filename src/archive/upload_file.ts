@@ -1,18 +1,15 @@
 /**
  * wal-push's upload: a whole file compressed at once. Its own module, importing the encoder
  * statically, so that wal-push loads its code in one go (each dynamic import is one more
- * module-graph round trip at start-up) and never loads the decoder.
+ * module-graph round trip at start-up) and never loads the decoder; the stream pipeline loads
+ * only for an encrypted upload.
  */
 import { lzopEncodeFileSync } from "../codec/lzop_writer.ts";
 import { phase } from "../phases.ts";
 import type { Store } from "../storage/store.ts";
 import { fileSource } from "./file_source.ts";
-import {
-  type Encoding,
-  type TransferStats,
-  uploadCompressed,
-  type UploadOptions,
-} from "./pipeline.ts";
+import { lazy } from "../lazy.ts";
+import type { Encoding, TransferStats, UploadOptions } from "./pipeline.ts";
 
 /**
  * Compresses the open file `file` and stores it under `key`, like `uploadCompressed` on the
@@ -27,7 +24,7 @@ export async function uploadCompressedFile(
   options: UploadOptions & { encoding: Encoding },
 ): Promise<TransferStats> {
   if (options.encoding.pgp !== undefined) {
-    return await uploadCompressed(store, key, fileSource(file), options);
+    return await (await lazy.pipeline()).uploadCompressed(store, key, fileSource(file), options);
   }
   let encoded;
   try {

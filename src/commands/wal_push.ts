@@ -16,7 +16,6 @@
  * stored copy that no longer decodes is replaced, with a warning: the local file is better.
  */
 import { basename, dirname, join } from "../paths.ts";
-import { openDecompressed } from "../archive/pipeline.ts";
 import { uploadCompressedFile } from "../archive/upload_file.ts";
 import { walKey } from "../archive/keys.ts";
 import { ConfigError, CorruptArchiveError, UserError } from "../errors.ts";
@@ -25,6 +24,7 @@ import { SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
 import { runPool } from "../archive/pool.ts";
 import { openWalFile, statWalFileToPush } from "./wal_files.ts";
+import { lazy } from "../lazy.ts";
 import { phase } from "../phases.ts";
 
 /** Input of wal-push. */
@@ -182,6 +182,7 @@ type Verdict = "identical" | "different" | "corrupt" | { reason: string };
 async function compareArchived(path: string, key: string, deps: CommandDeps): Promise<Verdict> {
   let archived: ReadableStream<Uint8Array>;
   try {
+    const { openDecompressed } = await lazy.pipeline();
     archived = await openDecompressed(deps.store, key, { encoding: deps.encoding });
   } catch (err) {
     // No key to decrypt it here: we cannot tell, and say so.
