@@ -41,21 +41,40 @@ for (
   });
 }
 
-Deno.test("backup-list prints file-backend times as Python's isoformat and --json the same fields", async () => {
+Deno.test("backup-list prints file-backend times as Python's isoformat; --json adds ISO times, LSNs, sizes and the version", async () => {
   await withFixture(async (prefix) => {
     const r = await runInProcess(["backup-list"], { WALE_FILE_PREFIX: prefix });
     assert.match(r.stdout, /\r\nbase_000000010000000000000009_00000040\t2026-11-25T01:00:55\t\t/);
-    const j = await runInProcess(["backup-list", "--json", "--detail", "LATEST"], {
-      WALE_FILE_PREFIX: prefix,
-    });
+    const name = "base_000000010000000000000009_00000040";
+    // Without --detail: JSON carries the details all the same.
+    const j = await runInProcess(["backup-list", "--json", "LATEST"], { WALE_FILE_PREFIX: prefix });
+    const root = new URL(prefix).pathname;
+    const dir = `${root}/basebackups_005/${name}`;
+    let compressed = 0;
+    for await (const e of Deno.readDir(`${dir}/tar_partitions`)) {
+      compressed += (await Deno.stat(`${dir}/tar_partitions/${e.name}`)).size;
+    }
+    const version = (await Deno.readTextFile(`${dir}/extended_version.txt`)).split("\n")[0];
+    const started = (await Deno.stat(`${dir}/extended_version.txt`)).mtime;
+    const stopped = (await Deno.stat(`${root}/basebackups_005/${name}_backup_stop_sentinel.json`))
+      .mtime;
     assert.deepEqual(JSON.parse(j.stdout), [{
-      name: "base_000000010000000000000009_00000040",
-      last_modified: "2026-11-25T01:00:55",
+      name,
+      last_modified: stopped?.toISOString(),
       expanded_size_bytes: 39383073,
       wal_segment_backup_start: "000000010000000000000009",
       wal_segment_offset_backup_start: "00000040",
       wal_segment_backup_stop: "000000010000000000000009",
       wal_segment_offset_backup_stop: "00007504",
+      // Offsets are decimal bytes (40 = 0x28, 7504 = 0x1D50).
+      start_lsn: "0/9000028",
+      stop_lsn: "0/9001D50",
+      start_time: started?.toISOString(),
+      stop_time: stopped?.toISOString(),
+      compressed_size_bytes: compressed,
+      pg_version: version,
     }]);
+    assert.match(version ?? "", /^PostgreSQL 15\./);
+    assert.ok(compressed > 1_000_000);
   });
 });
