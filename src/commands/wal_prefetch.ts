@@ -95,7 +95,7 @@ export async function servePrefetched(
     }
     // In flight (or queued in a prefetcher): wait while the prefetch area makes progress; a
     // vanished or stalled download is ours to do.
-    if (dirSize(join(running, input.segmentName)) === undefined) return false;
+    if (!isDirectory(join(running, input.segmentName))) return false;
     const state = areaState(running);
     const now = performance.now();
     if (state !== lastState) {
@@ -280,14 +280,10 @@ function areaState(running: string): string {
   return parts.sort().join(",");
 }
 
-function dirSize(path: string): number | undefined {
+function isDirectory(path: string): boolean {
   try {
-    let total = 0;
-    for (const e of Deno.readDirSync(path)) {
-      total += fileSize(join(path, e.name)) ?? 0;
-    }
-    return total;
+    return Deno.statSync(path).isDirectory;
   } catch {
-    return undefined;
+    return false;
   }
 }

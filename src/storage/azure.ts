@@ -28,7 +28,7 @@ import { type ErrorContext, fetchNetworkError, mapAzureError } from "./errors_ma
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
 import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
-import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
+import { checkKey, checkKeyPrefix, checkPutKey, nothingToSweep } from "./keys.ts";
 import {
   answerOf,
   type BodyAnswer,
@@ -343,12 +343,7 @@ export class WabsStore implements Store {
    * committed version, without the blocks' ages) and which the service discards after 7 days.
    */
   sweepIncomplete(prefix: string, _olderThan: Date): Promise<number> {
-    try {
-      checkKeyPrefix(prefix);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.resolve(0);
+    return nothingToSweep(prefix);
   }
 
   close(): Promise<void> {

@@ -53,6 +53,19 @@ export function checkKeyPrefix(prefix: string): void {
 }
 
 /**
+ * `Store.sweepIncomplete` of a backend whose interrupted puts leave nothing it can list: the
+ * prefix is checked as everywhere, and nothing is removed.
+ */
+export function nothingToSweep(prefix: string): Promise<number> {
+  try {
+    checkKeyPrefix(prefix);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return Promise.resolve(0);
+}
+
+/**
  * `checkKey` for a put: a refused key also cancels the body, which the put owns, so the
  * producer feeding it is released rather than left waiting.
  */

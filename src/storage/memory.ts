@@ -3,7 +3,7 @@
  * contract. Not reachable from a prefix URL.
  */
 import { ObjectNotFoundError } from "../errors.ts";
-import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
+import { checkKey, checkKeyPrefix, checkPutKey, nothingToSweep } from "./keys.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 interface Entry {
@@ -103,12 +103,7 @@ export class MemoryStore implements Store {
 
   /** A put here is one `Map.set`: an interrupted one leaves nothing. */
   sweepIncomplete(prefix: string, _olderThan: Date): Promise<number> {
-    try {
-      checkKeyPrefix(prefix);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return Promise.resolve(0);
+    return nothingToSweep(prefix);
   }
 
   close(): Promise<void> {
