@@ -2,8 +2,9 @@
  * The restore drill (`runRestoreDrill`, backup-verify --restore) against a real PostgreSQL 15
  * archiving into a file store with our wal-push: on a good archive it recovers to the end of
  * the archive or to a target time, prints "restorable to …", writes nothing into the store
- * and leaves no scratch directory or server behind; with the backup's first WAL segment
- * deleted it fails with the reason and the server's own words, and still cleans up. The drill
+ * and leaves no scratch directory or server behind; a segment missing after the backup only
+ * shortens the restorable time; a corrupt segment object or the backup's first segment deleted
+ * fails with the reason and the server's own words, and still cleans up. The drill
  * runs as the `postgres` user through test/support/restore_drill_entry.ts (PostgreSQL
  * refuses root); the root refusal itself is checked in-process.
  */
@@ -76,7 +77,7 @@ async function assertCleanedUp(scratchParent: string): Promise<void> {
 
 Deno.test({
   name: "restore drill: restorable to the end of the archive and to a target time; " +
-    "a missing first segment fails with the server's reason; nothing is left behind",
+    "a corrupt or missing segment fails with the server's reason; nothing is left behind",
   sanitizeResources: false,
   sanitizeOps: false,
   ignore: !AS_ROOT,
@@ -186,6 +187,28 @@ Deno.test({
             await assertCleanedUp(scratchParent);
           } finally {
             await Deno.writeFile(object, good);
+          }
+        },
+      );
+
+      await t.step(
+        "a segment missing after the backup: restorable only up to the gap",
+        async () => {
+          const object = join(archive, "pg", "wal_005", `${last}.lzo`);
+          const kept = join(tmp, "kept.lzo");
+          await Deno.rename(object, kept);
+          try {
+            const r = await drill(["LATEST"], drillEnv);
+            assert.equal(r.code, 0, r.stderr);
+            // The gap ends recovery as in a real restore: before both inserts after the backup.
+            const m =
+              /^restorable to (?:WAL position \S+ \(no transaction committed after the backup|(\S+) \(the last transaction replayed); end of the archive\) from base_/
+                .exec(r.stdout);
+            assert.ok(m !== null, r.stdout);
+            if (m[1] !== undefined) assert.ok(m[1] < target.replace(" ", "T"), r.stdout);
+            await assertCleanedUp(scratchParent);
+          } finally {
+            await Deno.rename(kept, object);
           }
         },
       );
