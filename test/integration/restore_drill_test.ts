@@ -259,3 +259,50 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "restore drill: a tablespace is restored inside the scratch copy, never at its origin",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  ignore: !AS_ROOT,
+  async fn() {
+    const tmp = await makeSharedTempDir("wal-e-drill-ts-");
+    const archive = join(tmp, "archive");
+    const scratchParent = join(tmp, "scratch");
+    const tsDir = join(tmp, "ts_src");
+    for (const d of [archive, scratchParent, tsDir]) await Deno.mkdir(d, { mode: 0o700 });
+    await giveToPostgres(tmp);
+    const env = { WALE_FILE_PREFIX: `file://localhost${archive}/pg` };
+    const walE = await writeWrapper(tmp, env);
+    const primary = await PgCluster.init(
+      join(tmp, "primary"),
+      `wal_level = replica\narchive_mode = on\narchive_command = '${walE} wal-push %p'\n`,
+    );
+    try {
+      await primary.start();
+      await primary.psql(`CREATE TABLESPACE ts1 LOCATION '${tsDir}'`);
+      await primary.psql(
+        "CREATE TABLE in_ts (id int PRIMARY KEY) TABLESPACE ts1; " +
+          "INSERT INTO in_ts SELECT generate_series(1, 5000)",
+      );
+      const push = await sh([walE, "backup-push", "--fast-checkpoint", primary.dataDir], {
+        env: primary.pgEnv,
+        check: false,
+      });
+      assert.equal(push.code, 0, push.stderr);
+      await primary.psql("INSERT INTO in_ts VALUES (0)");
+      const last = await primary.psql("SELECT pg_walfile_name(pg_switch_wal())");
+      await primary.waitArchived(last);
+      await primary.stop();
+      const origin = await listing(tsDir);
+      const r = await drill(["LATEST"], { ...env, TMPDIR: scratchParent });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^restorable to \S+ \(the last transaction replayed; end of the/);
+      assert.deepEqual(await listing(tsDir), origin, "the drill wrote into the tablespace");
+      await assertCleanedUp(scratchParent);
+    } finally {
+      await primary.stop();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
