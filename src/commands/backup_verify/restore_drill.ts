@@ -59,11 +59,88 @@ export async function runRestoreDrill(
   deps: CommandDeps,
 ): Promise<number> {
   const log = deps.log.child("wal_e.operator.restore_drill");
+  const plan = await planDrill(input, deps);
+  const scratch = await Deno.realPath(await Deno.makeTempDir({ prefix: "wal-e-restore-drill-" }));
+  await Deno.chmod(scratch, 0o700);
+  const dirs = [scratch];
+  const running: { server?: ScratchServer } = {};
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  let trapped = false;
+  try {
+    log.info({
+      msg: "starting the restore drill",
+      detail: `Backup ${plan.context.backupName}, recovering to ${
+        plan.target ?? "the end of the archive"
+      }, in the scratch directory "${scratch}".`,
+    });
+    const dataDir = join(scratch, "data");
+    let t = performance.now();
+    await backupFetch({
+      clusterDirectory: dataDir,
+      backupName: plan.context.backupName,
+      poolSize: FETCH_POOL,
+      // Tablespaces go inside the scratch copy, never to their original locations.
+      blindRestore: true,
+      restoreSpec: undefined,
+    }, deps);
+    const fetchMs = performance.now() - t;
+    log.info({ msg: "fetched the base backup", detail: `In ${seconds(fetchMs)}.` });
+
+    const socket = { dir: await socketDir(scratch, dirs), port: DRILL_PORT };
+    const bins = await configure(dataDir, socket, plan);
+    t = performance.now();
+    // From here a signal must not leave a server running: stop and clean up instead.
+    for (const s of SIGNALS) Deno.addSignalListener(s, onSignal);
+    trapped = true;
+    running.server = ScratchServer.start(bins, dataDir, join(scratch, "server.log"), deps.env);
+    const progress = await waitForPromotion(running.server, {
+      log,
+      signal: interrupt.signal,
+      context: plan.context,
+    });
+    const recoveryMs = performance.now() - t;
+    log.info({
+      msg: "the restored cluster was promoted",
+      detail: `In ${seconds(recoveryMs)}; redo done at ${progress.redoDoneAt ?? "?"}` +
+        (progress.newTimeline === undefined ? "" : `, new timeline ${progress.newTimeline}`) +
+        ".",
+    });
+    t = performance.now();
+    const report = await runSanityChecks(socket, deps.env, log, interrupt.signal);
+    const checksMs = performance.now() - t;
+    deps.stdout(
+      `${restorableTo(plan.target, progress, report)} from ${plan.context.backupName}: fetch ${
+        seconds(fetchMs)
+      }, recovery ${seconds(recoveryMs)}, checks ${seconds(checksMs)}; ${checked(report)}\n`,
+    );
+    return 0;
+  } finally {
+    await cleanUp(running.server, dirs, log);
+    if (trapped) { for (const s of SIGNALS) Deno.removeSignalListener(s, onSignal); }
+  }
+}
+
+/** What the drill needs settled before it writes anything. */
+interface DrillPlan {
+  context: FailureContext;
+  /** Normalized target time. */
+  target: string | undefined;
+  restoreCommand: string;
+  /** From --pg-bin, checked; undefined: the default for the backup's version. */
+  givenBins: PgBinaries | undefined;
+}
+
+/**
+ * Everything that can be refused before fetching: root, a bad target time, missing --pg-bin
+ * binaries, no backup matching the query.
+ */
+async function planDrill(input: RestoreDrillInput, deps: CommandDeps): Promise<DrillPlan> {
   if (Deno.uid() === 0) {
     throw new UserError("the restore drill cannot run as root", {
       detail: "PostgreSQL refuses to start a server as root.",
       hint: "Run it as the user PostgreSQL runs as, with the same environment, e.g. " +
-        "sudo -u postgres envdir /etc/wal-e.d/env wal-e backup-verify --restore LATEST",
+        "sudo -u postgres envdir /etc/wal-e.d/env wal-e backup-verify LATEST --restore",
     });
   }
   const self = deps.selfCommand;
@@ -80,70 +157,17 @@ export async function runRestoreDrill(
     });
   }
   const sentinel = await readSentinel(deps.store, backup.name);
-  const context: FailureContext = {
-    backupName: backup.name,
-    startSegment: backup.walSegmentBackupStart,
-    stopSegment: sentinel.wal_segment_backup_stop,
-    targetTime: target,
-  };
-  const scratch = await Deno.realPath(await Deno.makeTempDir({ prefix: "wal-e-restore-drill-" }));
-  await Deno.chmod(scratch, 0o700);
-  const dirs = [scratch];
-  const running: { server?: ScratchServer } = {};
-  const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
-  let trapped = false;
-  try {
-    log.info({
-      msg: "starting the restore drill",
-      detail: `Backup ${backup.name}, recovering to ${target ?? "the end of the archive"}, in ` +
-        `the scratch directory "${scratch}".`,
-    });
-    const dataDir = join(scratch, "data");
-    let t = performance.now();
-    await backupFetch({
-      clusterDirectory: dataDir,
+  return {
+    context: {
       backupName: backup.name,
-      poolSize: FETCH_POOL,
-      // Tablespaces go inside the scratch copy, never to their original locations.
-      blindRestore: true,
-      restoreSpec: undefined,
-    }, deps);
-    const fetchMs = performance.now() - t;
-    log.info({ msg: "fetched the base backup", detail: `In ${seconds(fetchMs)}.` });
-
-    const socket = { dir: await socketDir(scratch, dirs), port: DRILL_PORT };
-    const bins = await configure(dataDir, socket, givenBins, restoreCommand(self), target);
-    t = performance.now();
-    // From here a signal must not leave a server running: stop and clean up instead.
-    for (const s of SIGNALS) Deno.addSignalListener(s, onSignal);
-    trapped = true;
-    running.server = ScratchServer.start(bins, dataDir, join(scratch, "server.log"), deps.env);
-    const progress = await waitForPromotion(running.server, {
-      log,
-      signal: interrupt.signal,
-      context,
-    });
-    const recoveryMs = performance.now() - t;
-    log.info({
-      msg: "the restored cluster was promoted",
-      detail: `In ${seconds(recoveryMs)}; redo done at ${progress.redoDoneAt ?? "?"}` +
-        (progress.newTimeline === undefined ? "" : `, new timeline ${progress.newTimeline}`) +
-        ".",
-    });
-    t = performance.now();
-    const report = await runSanityChecks(socket, deps.env, log, interrupt.signal);
-    const checksMs = performance.now() - t;
-    deps.stdout(
-      `${restorableTo(target, progress, report)} from ${backup.name}: fetch ${
-        seconds(fetchMs)
-      }, recovery ${seconds(recoveryMs)}, checks ${seconds(checksMs)}; ${checked(report)}\n`,
-    );
-    return 0;
-  } finally {
-    await cleanUp(running.server, dirs, log);
-    if (trapped) { for (const s of SIGNALS) Deno.removeSignalListener(s, onSignal); }
-  }
+      startSegment: backup.walSegmentBackupStart,
+      stopSegment: sentinel.wal_segment_backup_stop,
+      targetTime: target,
+    },
+    target,
+    restoreCommand: restoreCommand(self),
+    givenBins,
+  };
 }
 
 const SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
@@ -162,15 +186,9 @@ async function socketDir(scratch: string, dirs: string[]): Promise<string> {
 }
 
 /** Picks and checks the binaries, then writes the drill's configuration into `dataDir`. */
-async function configure(
-  dataDir: string,
-  socket: Socket,
-  givenBins: PgBinaries | undefined,
-  command: string,
-  target: string | undefined,
-): Promise<PgBinaries> {
+async function configure(dataDir: string, socket: Socket, plan: DrillPlan): Promise<PgBinaries> {
   const major = await dataDirMajor(dataDir);
-  const bins = givenBins ?? await findBinaries(defaultPgBin(major), major);
+  const bins = plan.givenBins ?? await findBinaries(defaultPgBin(major), major);
   await checkServerVersion(bins, major);
   const { maxPreparedTransactions } = await controlSettings(bins, dataDir);
   await prepareDataDir(
@@ -178,8 +196,8 @@ async function configure(
     drillConf({
       socketDir: socket.dir,
       port: socket.port,
-      restoreCommand: command,
-      targetTime: target,
+      restoreCommand: plan.restoreCommand,
+      targetTime: plan.target,
       major: Number(major),
       maxPreparedTransactions,
     }),
