@@ -124,3 +124,35 @@ export class Logger {
     this.log("CRITICAL", rec);
   }
 }
+
+/**
+ * One status line kept at the bottom of a terminal (backup progress): rewritten in place, and
+ * records written through `sink` appear above it instead of being glued to it. Only for a
+ * terminal: the control sequences (`\r`, erase line) mean nothing in a file.
+ */
+export class StatusLine {
+  readonly #write: LogSink;
+  #shown = "";
+
+  constructor(write: LogSink) {
+    this.#write = write;
+  }
+
+  /** A sink for log records: erases the status line, writes `text`, redraws the line. */
+  readonly sink: LogSink = (text) => {
+    this.#write(this.#shown === "" ? text : `\r\x1b[K${text}${this.#shown}`);
+  };
+
+  /** Replaces the status line with `text` (one line, no newline). */
+  show(text: string): void {
+    this.#shown = text;
+    this.#write(`\r\x1b[K${text}`);
+  }
+
+  /** Erases the status line; the cursor is left at the start of the empty line. */
+  clear(): void {
+    if (this.#shown === "") return;
+    this.#shown = "";
+    this.#write("\r\x1b[K");
+  }
+}
