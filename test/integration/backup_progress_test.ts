@@ -70,8 +70,11 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const tmp = await makeSharedTempDir("wal-e-progress-");
-    await giveToPostgres(tmp);
     const archive = join(tmp, "archive");
+    // The store's directory belongs to postgres before anything writes there: the pushes here
+    // run as root, and a root-owned root would stop archive_command creating wal_005.
+    await Deno.mkdir(archive);
+    await giveToPostgres(tmp);
     const env = { WALE_FILE_PREFIX: `file://localhost${archive}` };
     const walE = await writeWrapper(tmp, env);
     const pg = await PgCluster.init(
