@@ -35,7 +35,7 @@ Deno.test("formatBytes uses binary units with three significant digits; formatCl
 
 Deno.test("on a terminal the status line shows bytes, total, share, rate and ETA, records go above it", async () => {
   let out = "";
-  const status = new StatusLine((t) => (out += t));
+  const status = new StatusLine((t) => (out += t), () => 80);
   const log = new Logger("wal_e.test", { sink: status.sink, now: () => new Date(0), pid: 1 });
   let clock = 0;
   const p = new Progress({
@@ -106,6 +106,16 @@ Deno.test("off a terminal progress is an INFO record every interval, then a summ
   const n = records.length;
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(records.length, n);
+});
+
+Deno.test("the status line is cut to the terminal's width, so it never wraps", () => {
+  let out = "";
+  const status = new StatusLine((t) => (out += t), () => 20);
+  status.show("backup-push  1.00 MiB / 4.00 MiB  25%");
+  assert.equal(visible(out), "\r<EL>backup-push  1.00 M");
+  out = "";
+  status.sink("a record\n");
+  assert.equal(visible(out), "\r<EL>a record\nbackup-push  1.00 M");
 });
 
 Deno.test("under --terse (INFO off) there is no status line, no record and no timer", async () => {
