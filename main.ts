@@ -29,7 +29,12 @@ function selfProgram(): string[] {
 if (import.meta.main) {
   // The WAL benchmark's per-phase breakdown (src/phases.ts); a diagnostic, off by default.
   if (Deno.env.get("WALE_PHASE_TIMINGS") === "1") enablePhases();
-  const io: Io = { stdout: writeStdout, stderr: stderrSink, selfProgram: selfProgram() };
+  const io: Io = {
+    stdout: writeStdout,
+    stderr: stderrSink,
+    selfProgram: selfProgram(),
+    stderrIsTerminal: Deno.stderr.isTerminal(),
+  };
   const status = await run(Deno.args, Deno.env.toObject(), io);
   phase("finish");
   const totals = phaseTotals();

@@ -26,6 +26,7 @@ export const LAZY_MODULES = [
   "storage/swift.ts",
   "codec/pgp.ts",
   "archive/pipeline.ts",
+  "storage/file_mtime.ts",
 ] as const;
 
 type LazyModule = typeof LAZY_MODULES[number];
@@ -48,4 +49,5 @@ export const lazy = {
   swift: () => load<typeof import("./storage/swift.ts")>("storage/swift.ts"),
   pgp: () => load<typeof import("./codec/pgp.ts")>("codec/pgp.ts"),
   pipeline: () => load<typeof import("./archive/pipeline.ts")>("archive/pipeline.ts"),
+  fileMtime: () => load<typeof import("./storage/file_mtime.ts")>("storage/file_mtime.ts"),
 };

@@ -124,3 +124,51 @@ export class Logger {
     this.log("CRITICAL", rec);
   }
 }
+
+/**
+ * One status line kept at the bottom of a terminal (backup progress): rewritten in place, and
+ * records written through `sink` appear above it instead of being glued to it. Only for a
+ * terminal: the control sequences (`\r`, erase line) mean nothing in a file.
+ */
+export class StatusLine {
+  readonly #write: LogSink;
+  readonly #columns: () => number | undefined;
+  #shown = "";
+
+  /** `columns` gives the terminal's width (asked at each redraw: it may be resized). */
+  constructor(write: LogSink, columns: () => number | undefined = terminalColumns) {
+    this.#write = write;
+    this.#columns = columns;
+  }
+
+  /** A sink for log records: erases the status line, writes `text`, redraws the line. */
+  readonly sink: LogSink = (text) => {
+    this.#write(this.#shown === "" ? text : `\r\x1b[K${text}${this.#shown}`);
+  };
+
+  /**
+   * Replaces the status line with `text` (one line, no newline), cut to the terminal's width:
+   * a line that wraps could no longer be rewritten in place.
+   */
+  show(text: string): void {
+    const width = this.#columns();
+    this.#shown = width !== undefined && width > 1 ? text.slice(0, width - 1) : text;
+    this.#write(`\r\x1b[K${this.#shown}`);
+  }
+
+  /** Erases the status line; the cursor is left at the start of the empty line. */
+  clear(): void {
+    if (this.#shown === "") return;
+    this.#shown = "";
+    this.#write("\r\x1b[K");
+  }
+}
+
+/** Width of the terminal stderr is on, when the system tells it. */
+function terminalColumns(): number | undefined {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return undefined;
+  }
+}

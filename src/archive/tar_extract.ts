@@ -40,6 +40,11 @@ export interface ExtractOptions {
    * until `commit()`, in the order `commit()` renames them.
    */
   deferred?: readonly string[];
+  /**
+   * Told the size of each piece of file data written (progress). When `extract` fails, the
+   * bytes it counted are taken back (a negative call): a retried volume is counted once.
+   */
+  onData?: ((bytes: number) => void) | undefined;
 }
 
 /** Suffix of a deferred file until `commit()`. */
@@ -108,6 +113,7 @@ export class Extractor {
   readonly #dirAttrs = new Map<string, DirAttrs>();
   readonly #written = new Set<string>();
   readonly #deferred: readonly string[];
+  readonly #onData: ((bytes: number) => void) | undefined;
   /** Paths created by this extractor, in creation order (a parent before its children). */
   readonly #created: string[] = [];
   readonly #createdSet = new Set<string>();
@@ -121,6 +127,7 @@ export class Extractor {
     this.#chown = options.chown ?? Deno.uid() === 0;
     this.#log = options.log;
     this.#deferred = options.deferred ?? [];
+    this.#onData = options.onData;
   }
 
   /** An extractor into the existing directory `target`. */
@@ -135,6 +142,25 @@ export class Extractor {
    * same stream again rewrites every member from scratch.
    */
   async extract(tar: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<void> {
+    const onData = this.#onData;
+    if (onData === undefined) return await this.#extract(tar, signal);
+    let counted = 0;
+    try {
+      await this.#extract(tar, signal, (n) => {
+        counted += n;
+        onData(n);
+      });
+    } catch (err) {
+      onData(-counted);
+      throw err;
+    }
+  }
+
+  async #extract(
+    tar: ReadableStream<Uint8Array>,
+    signal: AbortSignal | undefined,
+    count?: (bytes: number) => void,
+  ): Promise<void> {
     const ex = tarExtract();
     const pos: Position = { current: undefined, last: undefined, lastEnd: 0, fed: 0 };
     let lastNonZero = -1;
@@ -174,7 +200,10 @@ export class Extractor {
       for await (const entry of tarSide(entries)) {
         const h = entry.header;
         pos.current = h.name;
-        await this.#member(h, tarSide(entry));
+        await this.#member(
+          h,
+          count === undefined ? tarSide(entry) : counting(tarSide(entry), count),
+        );
         const size = h.type === "directory" ? 0 : h.size ?? 0;
         pos.lastEnd = entry.offset + 512 + Math.ceil(size / 512) * 512;
         pos.last = h.name;
@@ -452,6 +481,17 @@ async function removeIfLink(abs: string, before: () => void): Promise<void> {
     }
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+}
+
+/** `data`, telling `count` the size of each chunk as it is consumed. */
+async function* counting(
+  data: AsyncIterable<Uint8Array>,
+  count: (bytes: number) => void,
+): AsyncGenerator<Uint8Array> {
+  for await (const chunk of data) {
+    yield chunk;
+    count(chunk.length);
   }
 }
 

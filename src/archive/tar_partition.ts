@@ -209,6 +209,8 @@ export interface TarOptions {
   log?: Logger | undefined;
   /** Read chunk size in bytes. @default 1 MiB */
   chunkSize?: number;
+  /** Told the size of each piece of file data read from disk into the tar (progress). */
+  onData?: ((bytes: number) => void) | undefined;
 }
 
 /**
@@ -321,6 +323,7 @@ async function copyExactly(
     // A shrunk file's remainder stays zero-filled (the buffer is fresh).
     await options.limiter?.acquire(buf.length);
     await write(sink, buf);
+    options.onData?.(buf.length);
     remaining -= buf.length;
   }
 }

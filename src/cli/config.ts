@@ -30,6 +30,8 @@ export interface Config {
   walOverwrite: boolean;
   /** `WALE_ARCHIVE_TIMEOUT`: seconds backup-push's archiving wait may go without progress. */
   archiveTimeoutSeconds: number | undefined;
+  /** `WALE_PROGRESS_INTERVAL`: seconds between backup progress records off a terminal. */
+  progressIntervalSeconds: number | undefined;
   awsAccessKeyId: string | undefined;
   awsInstanceProfile: boolean;
   wabsAccountName: string | undefined;
@@ -95,6 +97,10 @@ export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, s
     syslogRequested: env["WALE_LOG_DESTINATION"] !== undefined && dest.includes("syslog"),
     walOverwrite: parseBoolEnv("WALE_WAL_OVERWRITE", env["WALE_WAL_OVERWRITE"]),
     archiveTimeoutSeconds: positiveSeconds("WALE_ARCHIVE_TIMEOUT", env["WALE_ARCHIVE_TIMEOUT"]),
+    progressIntervalSeconds: positiveSeconds(
+      "WALE_PROGRESS_INTERVAL",
+      env["WALE_PROGRESS_INTERVAL"],
+    ),
     awsAccessKeyId: flags.awsAccessKeyId ?? nonEmpty(env["AWS_ACCESS_KEY_ID"]),
     awsInstanceProfile: instanceProfile,
     wabsAccountName: flags.wabsAccountName ?? nonEmpty(env["WABS_ACCOUNT_NAME"]),

@@ -146,6 +146,8 @@ export const ENVIRONMENT_HELP = `Environment:
   WALE_REQUEST_TIMEOUT  seconds a storage request may stay silent (default 30)
   WALE_ARCHIVE_TIMEOUT  seconds backup-push waits for WAL archiving without progress before
                         it gives up naming the segment (default 60)
+  WALE_PROGRESS_INTERVAL seconds between backup-push/backup-fetch progress records when
+                        stderr is not a terminal (default 30; a terminal gets a live line)
   WALE_WAL_OVERWRITE    1: wal-push may replace an archived WAL file whose content differs
                         (refused by default; identical content is always success)
   WALE_PHASE_TIMINGS    1: print where one call's time went (benchmarks)

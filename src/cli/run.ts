@@ -7,7 +7,7 @@ import type { Encoding } from "../archive/pipeline.ts";
 import type { CommandDeps } from "../commands/context.ts";
 import { version } from "../commands/version.ts";
 import { EXIT, isOsError, UsageError, WalEError } from "../errors.ts";
-import { Logger, type LogSink } from "../log.ts";
+import { Logger, type LogSink, StatusLine } from "../log.ts";
 import { lazy } from "../lazy.ts";
 import { phase } from "../phases.ts";
 import { secretRedactor } from "../redact.ts";
@@ -25,7 +25,12 @@ export interface Io {
   stderr: LogSink;
   /** Program + fixed arguments that start this tool again (for wal-prefetch). */
   selfProgram?: readonly string[];
+  /** stderr is a terminal: backup-push and backup-fetch keep a progress line on it. */
+  stderrIsTerminal?: boolean;
 }
+
+/** Commands that report progress (src/progress.ts). */
+const WITH_PROGRESS = new Set(["backup-push", "backup-fetch"]);
 
 /** Commands that log `starting WAL-E` first (all but version and the WAL commands, §2.8). */
 const ANNOUNCED = new Set(["backup-push", "backup-fetch", "backup-list", "delete"]);
@@ -39,10 +44,15 @@ export async function run(
   // Every line to stderr goes through the redactor: under archive_command and restore_command
   // it ends up in the PostgreSQL log.
   const redact = secretRedactor(env);
-  const stderr: LogSink = (text) => io.stderr(redact(text));
-  let log = new Logger("wal_e.main", { sink: stderr });
+  const redacted: LogSink = (text) => io.stderr(redact(text));
   // Known before anything can fail, so every failure gets this command's exit status.
   const command = commandOf(argv);
+  // On a terminal, records go above the progress line instead of being glued to it.
+  const status = io.stderrIsTerminal === true && WITH_PROGRESS.has(command)
+    ? new StatusLine(redacted)
+    : undefined;
+  const stderr: LogSink = status?.sink ?? redacted;
+  let log = new Logger("wal_e.main", { sink: stderr });
   try {
     const parsed = await parse(argv, io);
     if (parsed.kind === "shown") return parsed.exitCode;
@@ -74,7 +84,7 @@ export async function run(
       const sub = inv.name === "delete" ? `delete ${inv.input.action}` : inv.name;
       log.info({ msg: "starting WAL-E", detail: `The subcommand is "${sub}".` });
     }
-    return await runWithStore(inv, config, log, io, argv);
+    return await runWithStore(inv, config, log, io, argv, status);
   } catch (err) {
     return report(err, log, stderr, command);
   }
@@ -97,6 +107,7 @@ async function runWithStore(
   log: Logger,
   io: Io,
   argv: readonly string[],
+  status: StatusLine | undefined,
 ): Promise<number> {
   const store = await openStore(config.prefixUrl, {
     env: config.env,
@@ -114,6 +125,12 @@ async function runWithStore(
     stdout: io.stdout,
     env: config.env,
     selfCommand: io.selfProgram === undefined ? undefined : [...io.selfProgram, ...globalArgs],
+    progress: {
+      status,
+      intervalMs: config.progressIntervalSeconds === undefined
+        ? undefined
+        : config.progressIntervalSeconds * 1000,
+    },
   };
   try {
     switch (inv.name) {

@@ -13,6 +13,7 @@ import { runPool } from "../archive/pool.ts";
 import { Extractor } from "../archive/tar_extract.ts";
 import { describe, isOsError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { Progress } from "../progress.ts";
 import type { CommandDeps } from "./context.ts";
 import {
   createSpecPaths,
@@ -55,6 +56,16 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
   const made: string[] = [];
   let extractor: Extractor | undefined;
   let mapRewritten = false;
+  const progress = new Progress({
+    label: "backup-fetch",
+    subject: "base backup restore",
+    done: "restored",
+    // Sum of the listed file sizes (WAL-E wrote it too); absent from a malformed sentinel.
+    total: sentinel.expanded_size_bytes > 0 ? sentinel.expanded_size_bytes : undefined,
+    log,
+    output: deps.progress,
+  });
+  let volumeCount = 0;
   try {
     if (input.restoreSpec !== undefined) await createSpecPaths(plan, made);
     else if (!(await exists(plan.base))) {
@@ -64,7 +75,9 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
     if (!input.blindRestore) await verifyTablespaceLinks(plan);
 
     const keys = await volumeKeys(deps, selected.name, log);
+    volumeCount = keys.length;
     extractor = await Extractor.create(plan.base, {
+      onData: (n) => progress.add(n),
       trustedLinks: plan.tablespaces.map((oid) => `pg_tblspc/${oid}`),
       log,
       // Only a restore with every volume in place may look like one: these appear last.
@@ -76,7 +89,9 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
     if (map !== undefined) mapRewritten = await rewriteTablespaceMap(plan.base, map);
     await Deno.chmod(plan.base, 0o700);
     await extractor.commit();
+    progress.finish(); // the time includes making every file durable (finish)
   } catch (err) {
+    progress.stop();
     const cleanup = await undo(extractor, made, plan.base, log);
     if (err instanceof PartitionFailure) throw partitionError(selected.name, err, cleanup);
     if (isOsError(err)) {
@@ -95,6 +110,7 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
     });
   }
   await warnInPlaceTablespaces(plan.base, plan.tablespaces, log);
+  progress.summary(volumeCount);
   return 0;
 }
 

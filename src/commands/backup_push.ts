@@ -18,8 +18,9 @@ import { describe, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { type BackupSession, type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
 import { DEFAULT_ARCHIVE_STALL_SECONDS, waitForArchive } from "../pg/archive_wait.ts";
-import { walkCluster } from "../pg/cluster_walk.ts";
+import { walkCluster, type WalkEntry } from "../pg/cluster_walk.ts";
 import { walFileNameOffset } from "../pg/wal_name.ts";
+import { Progress } from "../progress.ts";
 import { checkDataDirectory } from "./backup_push/data_dir.ts";
 import { nameFor, type StartedBackup, startOffline, startOnline } from "./backup_push/start.ts";
 import { uploadVolume, uploadVolumes, type VolumeUploadOptions } from "./backup_push/volumes.ts";
@@ -58,6 +59,14 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     limiter: input.readRateLimit === undefined ? undefined : new RateLimiter(input.readRateLimit),
     log: deps.log.child("wal_e.worker.upload"),
   };
+  const progress = new Progress({
+    label: "backup-push",
+    subject: "base backup upload",
+    done: "read",
+    log,
+    output: deps.progress,
+  });
+  upload.onData = (n) => progress.add(n);
 
   // The first failure is the one reported; stopping the backup still happens after it.
   let failure: { err: unknown } | undefined;
@@ -68,11 +77,13 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     // tablespace fails here without leaving extended_version.txt behind.
     const walk = await walkCluster(dataDir, { skipBackupLabel: started.session !== undefined });
     spec = walk.spec;
+    void sizeInBackground(walk.entries, progress);
     await uploadVersion(started, deps, log);
     volumes = await uploadVolumes(planPartitions(walk.entries, { log: upload.log }), upload);
   } catch (err) {
     failure = { err };
   }
+  progress.finish();
 
   const stop = started.session === undefined
     ? undefined
@@ -107,6 +118,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     spec,
   });
   await uploadPlain(deps.store, sentinelKey(started.name), sentinel, "application/json");
+  progress.summary(volumes.count + (stop === undefined ? 0 : 1));
   log.info({
     msg: "base backup complete",
     detail: `The backup "${started.name}" is stored at "${
@@ -114,6 +126,22 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     }".`,
   });
   return 0;
+}
+
+/**
+ * The progress total: the walk lists paths only (partitions `lstat` them lazily, as they are
+ * formed), so a second, cheap pass sums the file sizes while the upload runs. Gives up once
+ * the progress ended; a file that vanished or cannot be read counts nothing (the upload itself
+ * reports it).
+ */
+async function sizeInBackground(entries: readonly WalkEntry[], progress: Progress): Promise<void> {
+  let total = 0;
+  for (const e of entries) {
+    if (progress.stopped) return;
+    const st = await Deno.lstat(e.path).catch(() => undefined);
+    if (st?.isFile === true) total += st.size;
+  }
+  progress.total = total;
 }
 
 /**

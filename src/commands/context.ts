@@ -1,6 +1,7 @@
 /** What every storage command receives besides its input: explicit dependencies, no globals. */
 import type { Encoding } from "../archive/pipeline.ts";
 import type { Logger } from "../log.ts";
+import type { ProgressOutput } from "../progress.ts";
 import type { Store } from "../storage/store.ts";
 
 /** Dependencies of a command. */
@@ -15,4 +16,6 @@ export interface CommandDeps {
   env: Readonly<Record<string, string>>;
   /** How to start this program again with the same global options (for wal-prefetch). */
   selfCommand?: readonly string[] | undefined;
+  /** Where backup-push and backup-fetch report progress (none when undefined). */
+  progress?: ProgressOutput | undefined;
 }

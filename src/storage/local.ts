@@ -7,6 +7,7 @@ import { dirname, join } from "../paths.ts";
 import { ConfigError, ObjectNotFoundError, StoreError } from "../errors.ts";
 import { fileSource } from "../archive/file_source.ts";
 import { phase } from "../phases.ts";
+import { lazy } from "../lazy.ts";
 import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
@@ -178,7 +179,16 @@ export class LocalStore implements Store {
     const cut = prefix.lastIndexOf("/");
     const base = cut < 0 ? "" : prefix.slice(0, cut + 1);
     const found: ObjectInfo[] = [];
-    await this.#walk(base, prefix, found);
+    // Microsecond times (WAL-E's text) need FFI; loaded only here, never on the WAL path.
+    const { preciseMtime, pythonIsoUtcPrecise } = await lazy.fileMtime();
+    await this.#walk(base, prefix, found, (path, ms) => {
+      const t = preciseMtime(path);
+      if (t === undefined) return { date: ms, text: pythonIsoUtc(ms) };
+      return {
+        date: new Date(t.seconds * 1000 + Math.floor(t.nanoseconds / 1e6)),
+        text: pythonIsoUtcPrecise(t),
+      };
+    });
     found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     yield* found;
   }
@@ -208,19 +218,19 @@ export class LocalStore implements Store {
     }
   }
 
-  async #walk(base: string, prefix: string, out: ObjectInfo[]): Promise<void> {
+  async #walk(
+    base: string,
+    prefix: string,
+    out: ObjectInfo[],
+    timeOf: (path: string, ms: Date) => { date: Date; text: string },
+  ): Promise<void> {
     await this.#files(base, prefix, async (dirKey, name) => {
       const key = dirKey + name;
       if (key.startsWith(prefix) && !name.includes(TEMP_MARK)) {
         try {
           const st = await Deno.stat(this.#root + key);
-          const mtime = st.mtime ?? new Date(0);
-          out.push({
-            key,
-            size: st.size,
-            lastModified: mtime,
-            lastModifiedText: pythonIsoUtc(mtime),
-          });
+          const mtime = timeOf(this.#root + key, st.mtime ?? new Date(0));
+          out.push({ key, size: st.size, lastModified: mtime.date, lastModifiedText: mtime.text });
         } catch (err) {
           if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, this.#root + key);
         }

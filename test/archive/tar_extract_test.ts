@@ -319,3 +319,23 @@ Deno.test("deferred files stay pending until commit; rollback removes only what 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("extract tells onData the file bytes it writes, and takes them back when it fails", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    let total = 0;
+    const ex = await Extractor.create(tmp, { onData: (n) => (total += n) });
+    await ex.extract(craft([
+      { name: "d", type: "directory" },
+      { name: "d/a", data: "x".repeat(5000) },
+      { name: "b", data: "yz" },
+    ]));
+    assert.equal(total, 5002);
+    const full = await bytesOf(craft([{ name: "c", data: "x".repeat(5000) }]));
+    // Cut inside the member: part of its data was written before the failure.
+    await assert.rejects(ex.extract(ReadableStream.from([full.subarray(0, 3000)])));
+    assert.equal(total, 5002);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

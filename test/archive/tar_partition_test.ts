@@ -118,6 +118,30 @@ Deno.test("partitionTar emits the listed size: pads a shrunk file, cuts a grown 
   }
 });
 
+Deno.test("partitionTar tells onData the listed file bytes it reads, padding included", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(join(dir, "a"), new Uint8Array(3000));
+    await Deno.writeFile(join(dir, "b"), new Uint8Array(700));
+    const entries = [
+      { path: dir, name: "" },
+      ...["a", "b"].map((n) => ({
+        path: join(dir, n),
+        name: n,
+      })),
+    ];
+    const [part] = await collect(planPartitions(entries));
+    assert.ok(part !== undefined);
+    await Deno.writeFile(join(dir, "b"), new Uint8Array(100)); // shrank: padded to 700
+    const seen: number[] = [];
+    await bytesOf(partitionTar(part, { chunkSize: 1024, onData: (n) => seen.push(n) }));
+    assert.deepEqual(seen, [1024, 1024, 952, 700]);
+    assert.equal(part.bytes, 3700);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("textMember builds a 0600 backup_label member", async () => {
   const m = textMember("backup_label", "START WAL LOCATION: 0/2000028\n", { uid: 0, gid: 0 });
   const tar = await bytesOf(partitionTar({ index: 3, members: [m], bytes: 0 }));

@@ -78,3 +78,20 @@ Deno.test("backup-list prints file-backend times as Python's isoformat; --json a
     assert.ok(compressed > 1_000_000);
   });
 });
+
+Deno.test("backup-list prints a file store's sentinel time to the microsecond, as WAL-E did", async () => {
+  await withFixture(async (prefix) => {
+    const name = "base_000000010000000000000009_00000040";
+    const sentinel = `${
+      new URL(prefix).pathname
+    }/basebackups_005/${name}_backup_stop_sentinel.json`;
+    // Deno.utime has milliseconds only: coreutils sets the nanoseconds.
+    const touch = await new Deno.Command("touch", {
+      args: ["-m", "-d", "@1764032455.123456789", sentinel],
+    }).output();
+    assert.equal(touch.code, 0);
+    const r = await runInProcess(["backup-list", name], { WALE_FILE_PREFIX: prefix });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`\\r\\n${name}\\t2025-11-25T01:00:55\\.123457\\t`));
+  });
+});

@@ -107,24 +107,26 @@ Deno.test({
         stdout: "null",
         stderr: "piped",
       }).spawn();
-      // Kill it once it is uploading volumes.
+      // Kill it while a volume is being written: its temporary file exists and has bytes.
       const dir = join(tmp, "archive", "basebackups_005");
+      const inFlight = ["-name", ".part_*.tar.lzo.wal-e-tmp.*", "-size", "+0c"];
+      const volumeInFlight = async (): Promise<boolean> => {
+        const r = await sh(["find", dir, ...inFlight], { check: false, asPostgres: false });
+        return r.stdout.trim() !== "";
+      };
       const deadline = Date.now() + 30_000;
       let seen = false;
       while (!seen && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-        const r = await sh(["find", dir, "-name", "extended_version.txt"], {
-          check: false,
-          asPostgres: false,
-        });
-        seen = r.stdout.trim() !== "";
+        await new Promise((r) => setTimeout(r, 50));
+        seen = await volumeInFlight();
       }
-      assert.ok(seen, "backup-push never started uploading");
-      await new Promise((r) => setTimeout(r, 1000));
+      assert.ok(seen, "backup-push never started writing a volume");
       child.kill("SIGKILL");
       const status = await child.status;
       await child.stderr.cancel();
       assert.equal(status.success, false);
+      // It died mid-volume: the partial volume is still there, hidden.
+      assert.ok(await volumeInFlight(), "the push had finished its volume before the kill");
 
       const sentinels = await sh(["find", dir, "-name", "*_backup_stop_sentinel.json"], {
         asPostgres: false,

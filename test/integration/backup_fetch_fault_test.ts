@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FaultProxy, type FaultRule } from "../support/fault_proxy.ts";
 import { sh } from "../support/postgres.ts";
-import { newBucket, putWalEFixture, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { newBucket, putWalEFixture, rgw, s3Env } from "../support/rgw.ts";
 import { runWalE } from "../support/wal_e.ts";
 import { loadWalEFixture } from "../support/wale_fixture.ts";
 
@@ -43,6 +43,9 @@ function prepare(): Promise<Setup> {
       WALE_RETRIES: "1", // the store does not retry: only the partition-level retry is left
     };
     const tmp = await Deno.makeTempDir({ prefix: "wal-e-fetch-fault-" });
+    // Shared by the tests of this file: removed when it unloads, as RGW is stopped then (the
+    // proxy lives in this process and goes with it).
+    globalThis.addEventListener("unload", () => Deno.removeSync(tmp, { recursive: true }));
     const local = join(tmp, "local-data");
     const store = await loadWalEFixture(join(tmp, "local"));
     const out = await runWalE(["backup-fetch", "--blind-restore", local, BACKUP], {
@@ -106,19 +109,5 @@ Deno.test({
     );
     assert.match(out.stderr, /HINT: .*removed again/);
     assert.equal(await Deno.lstat(target).catch(() => undefined), undefined);
-  },
-});
-
-Deno.test({
-  name: "teardown: stop the proxy and RGW",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    if (setup !== undefined) {
-      const s = await setup.catch(() => undefined);
-      await s?.proxy.stop();
-      if (s !== undefined) await Deno.remove(s.tmp, { recursive: true }).catch(() => {});
-    }
-    await stopRgw();
   },
 });

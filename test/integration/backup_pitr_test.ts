@@ -9,12 +9,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { giveToPostgres, makeSharedTempDir, PG_BIN, PgCluster, sh } from "../support/postgres.ts";
-import { azurite, newContainer, stopAzurite, wabsEnv } from "../support/azurite.ts";
-import { newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { azurite, newContainer, wabsEnv } from "../support/azurite.ts";
+import { newBucket, rgw, s3Env } from "../support/rgw.ts";
 import {
   adminSession,
   newContainer as newSwiftContainer,
-  stopSwift,
   swift,
   tempauthEnv,
 } from "../support/swift.ts";
@@ -135,14 +134,3 @@ for (const [storeName, makeEnv] of Object.entries(STORES)) {
     },
   });
 }
-
-Deno.test({
-  name: "teardown: stop the cloud servers",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await stopRgw();
-    await stopAzurite();
-    await stopSwift();
-  },
-});

@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { azurite, AZURITE_KEY, newContainer, stopAzurite, wabsEnv } from "../support/azurite.ts";
+import { azurite, AZURITE_KEY, newContainer, wabsEnv } from "../support/azurite.ts";
 import { freePort } from "../support/postgres.ts";
-import { newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { newBucket, rgw, s3Env } from "../support/rgw.ts";
 import { runWalE } from "../support/wal_e.ts";
 
 interface Case {
@@ -18,13 +18,27 @@ interface Case {
 }
 
 const SEGMENT = "000000010000000000000001";
-let walFile = "";
+let walFile: Promise<string> | undefined;
+
+/** A WAL file to push, made on first use and removed when this file's tests unload. */
+function walFileToPush(): Promise<string> {
+  walFile ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "wal-e-cfg-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    await Deno.mkdir(join(dir, "pg_wal"));
+    const path = join(dir, "pg_wal", SEGMENT);
+    await Deno.writeFile(path, new Uint8Array(1 << 20));
+    return path;
+  })();
+  return walFile;
+}
 
 async function check(c: Case): Promise<void> {
   const env = await c.env();
   const args = c.args ?? ["backup-list"];
+  const wal = args.includes("%wal") ? await walFileToPush() : "";
   const t0 = performance.now();
-  const out = await runWalE(args.map((a) => a === "%wal" ? walFile : a), env);
+  const out = await runWalE(args.map((a) => a === "%wal" ? wal : a), env);
   const ms = performance.now() - t0;
   assert.notEqual(out.code, 0, `${c.name}: exit 0\n${out.stderr}`);
   assert.ok(ms < 30_000, `${c.name}: took ${ms.toFixed(0)} ms`);
@@ -34,13 +48,6 @@ async function check(c: Case): Promise<void> {
     `${c.name}: no MSG line matching ${c.msg}\n${out.stderr}`,
   );
 }
-
-Deno.test("setup: a WAL file to push", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "wal-e-cfg-" });
-  await Deno.mkdir(join(dir, "pg_wal"));
-  walFile = join(dir, "pg_wal", SEGMENT);
-  await Deno.writeFile(walFile, new Uint8Array(1 << 20));
-});
 
 const s3Cases: Case[] = [
   {
@@ -166,9 +173,3 @@ const wabsCases: Case[] = [
 ];
 
 for (const c of wabsCases) Deno.test(`wabs config error: ${c.name}`, () => check(c));
-
-Deno.test("teardown: stop the servers", async () => {
-  await stopRgw();
-  await stopAzurite();
-  if (walFile !== "") await Deno.remove(join(walFile, "..", ".."), { recursive: true });
-});

@@ -15,12 +15,11 @@ import {
   AZURITE_ACCOUNT,
   AZURITE_KEY,
   newContainer,
-  stopAzurite,
   wabsEnv,
 } from "../support/azurite.ts";
 import { FaultProxy } from "../support/fault_proxy.ts";
-import { newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
-import { stopSwift, swift, tempauthEnv } from "../support/swift.ts";
+import { newBucket, rgw, s3Env } from "../support/rgw.ts";
+import { swift, tempauthEnv } from "../support/swift.ts";
 import { runWalE } from "../support/wal_e.ts";
 import { makeSharedTempDir } from "../support/postgres.ts";
 
@@ -153,15 +152,5 @@ Deno.test({
       SWIFT_PASSWORD: MARKER,
     };
     assertHidden(await fetchFails(env), MARKER);
-  },
-});
-
-Deno.test({
-  name: "stop the servers",
-  ...sanitize,
-  async fn() {
-    await stopRgw();
-    await stopAzurite();
-    await stopSwift();
   },
 });

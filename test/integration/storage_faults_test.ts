@@ -24,15 +24,13 @@ import {
   AZURITE_ACCOUNT,
   AZURITE_KEY,
   newContainer as newAzureContainer,
-  stopAzurite,
 } from "../support/azurite.ts";
 import { FaultProxy, type FaultRule } from "../support/fault_proxy.ts";
-import { adminClient, newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { adminClient, newBucket, rgw, s3Env } from "../support/rgw.ts";
 import { assertBytes, pattern, readAll, streamOf } from "../support/streams.ts";
 import {
   adminSession,
   newContainer as newSwiftContainer,
-  stopSwift,
   swift,
   tempauthEnv,
 } from "../support/swift.ts";
@@ -365,10 +363,4 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
-
-Deno.test("teardown: stop the servers", async () => {
-  await stopRgw();
-  await stopAzurite();
-  await stopSwift();
 });

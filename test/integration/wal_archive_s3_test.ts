@@ -6,8 +6,8 @@
  * archive the real WAL-E wrote, uploaded to RGW under WAL-E's key names, reads back (wal-fetch,
  * backup-list, backup-fetch) exactly as the same objects do from the local store.
  */
-import { azurite, newContainer, stopAzurite, wabsEnv } from "../support/azurite.ts";
-import { newBucket, putWalEFixture, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { azurite, newContainer, wabsEnv } from "../support/azurite.ts";
+import { newBucket, putWalEFixture, rgw, s3Env } from "../support/rgw.ts";
 import { walRoundTrip } from "../support/wal_round_trip.ts";
 import { fixtureReadsBackAsLocal } from "../support/fixture_interop.ts";
 
@@ -52,9 +52,4 @@ Deno.test({
       /\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t/,
     );
   },
-});
-
-Deno.test("teardown: stop the servers", async () => {
-  await stopRgw();
-  await stopAzurite();
 });

@@ -9,14 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  adminSession,
-  newContainer,
-  rawNames,
-  stopSwift,
-  swift,
-  tempauthEnv,
-} from "../support/swift.ts";
+import { adminSession, newContainer, rawNames, swift, tempauthEnv } from "../support/swift.ts";
 import { walRoundTrip } from "../support/wal_round_trip.ts";
 import { FIXTURE } from "../support/wale_fixture.ts";
 import { fixtureReadsBackAsLocal } from "../support/fixture_interop.ts";
@@ -78,8 +71,4 @@ Deno.test({
       /\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\t/,
     );
   },
-});
-
-Deno.test("teardown: stop the server", async () => {
-  await stopSwift();
 });

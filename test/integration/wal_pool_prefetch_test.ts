@@ -11,6 +11,23 @@ import { writeWrapper } from "../support/wal_e.ts";
 
 const CHECKSUM_SQL = "SELECT count(*) || ':' || sum(x) FROM t";
 
+/** PIDs of the running `wal-prefetch` processes whose base directory is `pgWal`. */
+async function prefetchersOf(pgWal: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    let argv: string[];
+    try {
+      argv = (await Deno.readTextFile(`/proc/${e.name}/cmdline`)).split("\0");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const at = argv.indexOf("wal-prefetch");
+    if (at >= 0 && argv[at + 1] === pgWal) pids.push(Number(e.name));
+  }
+  return pids;
+}
+
 async function recover(
   baseCopy: string,
   dir: string,
@@ -24,16 +41,18 @@ async function recover(
   await Deno.writeTextFile(join(dir, "recovery.signal"), "");
   await sh(["chown", "-R", "postgres:postgres", dir], { asPostgres: false, check: false });
   let killing = killPrefetch;
-  // Only this replica's prefetchers (their command line names its pg_wal), never other
-  // processes on the machine.
-  const ours = `wal-prefetch ${
-    (await Deno.realPath(dir)).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-  }/pg_wal `;
+  // Only this replica's prefetchers, found by their argv (`wal-prefetch <its pg_wal> ...`) and
+  // stopped by PID: never a pattern kill that could reach other processes on the machine.
+  const pgWal = `${await Deno.realPath(dir)}/pg_wal`;
   let kills = 0;
   const killer = (async () => {
     while (killing) {
-      const r = await sh(["pkill", "-KILL", "-f", ours], { asPostgres: false, check: false });
-      if (r.code === 0) kills++; // pkill: 0 = something was killed
+      for (const pid of await prefetchersOf(pgWal)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+          kills++;
+        } catch { /* it finished on its own meanwhile */ }
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   })();

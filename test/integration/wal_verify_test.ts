@@ -12,7 +12,7 @@ import { parseTimelineHistory } from "../../src/pg/timeline_history.ts";
 import { formatLsn, nextSegmentName } from "../../src/pg/wal_name.ts";
 import { openStore } from "../../src/storage/open.ts";
 import { giveToPostgres, makeSharedTempDir, PG_BIN, PgCluster, sh } from "../support/postgres.ts";
-import { newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { newBucket, rgw, s3Env } from "../support/rgw.ts";
 import { runWalE, writeWrapper } from "../support/wal_e.ts";
 
 const STORES: Record<string, (tmp: string) => Promise<Record<string, string>>> = {
@@ -305,14 +305,5 @@ Deno.test({
       await primary?.stop();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
-  },
-});
-
-Deno.test({
-  name: "teardown: stop the cloud servers",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await stopRgw();
   },
 });

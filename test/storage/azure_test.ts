@@ -19,7 +19,6 @@ import {
   AZURITE_ACCOUNT,
   AZURITE_KEY,
   newContainer,
-  stopAzurite,
   wabsEnv,
 } from "../support/azurite.ts";
 import { runWalE } from "../support/wal_e.ts";
@@ -153,5 +152,3 @@ Deno.test("wabs: the tool's backup-list works with the WABS variables", async ()
   const out = await runWalE(["backup-list"], wabsEnv(a, await newContainer(a, "cli")));
   assert.equal(out.code, 0, out.stderr);
 });
-
-Deno.test("wabs: stop the emulator", () => stopAzurite());

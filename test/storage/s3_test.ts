@@ -10,7 +10,7 @@ import { ConfigError, ObjectNotFoundError } from "../../src/errors.ts";
 import { parsePrefix } from "../../src/storage/prefix.ts";
 import { openS3Store } from "../../src/storage/s3.ts";
 import { startImds } from "../support/imds.ts";
-import { adminClient, newBucket, type Rgw, rgw, s3Env, stopRgw } from "../support/rgw.ts";
+import { adminClient, newBucket, type Rgw, rgw, s3Env } from "../support/rgw.ts";
 import { runWalE } from "../support/wal_e.ts";
 import { storeContract } from "./store_contract.ts";
 
@@ -182,5 +182,3 @@ Deno.test("s3: the tool's backup-list works with WALE_S3_* variables (s3Env)", a
   const out = await runWalE(["backup-list"], s3Env(r, await newBucket(r, "cli")));
   assert.equal(out.code, 0, out.stderr);
 });
-
-Deno.test("s3: stop the gateway", () => stopRgw());

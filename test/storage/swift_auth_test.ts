@@ -18,7 +18,7 @@ import {
   v2Request,
   v3Request,
 } from "../../src/storage/swift_auth.ts";
-import { newContainer, stopSwift, swift, type SwiftServer } from "../support/swift.ts";
+import { newContainer, swift, type SwiftServer } from "../support/swift.ts";
 
 const BASE = { SWIFT_AUTHURL: "http://k:5000", SWIFT_USER: "u", SWIFT_PASSWORD: "p" };
 
@@ -194,8 +194,4 @@ Deno.test({
       assert.equal(await store.exists("wal_005/a.lzo"), false);
     }
   },
-});
-
-Deno.test("teardown: stop the server", async () => {
-  await stopSwift();
 });

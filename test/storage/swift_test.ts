@@ -20,7 +20,6 @@ import {
   adminSession,
   newContainer,
   rawNames,
-  stopSwift,
   swift,
   type SwiftServer,
   tempauthEnv,
@@ -492,8 +491,4 @@ Deno.test("swift: sweepIncomplete removes old segments no manifest uses, under t
   // The complete objects read back whole.
   assert.equal(md5(await readAll(await store.get("basebackups_005/b/part_0"))), md5(big));
   assert.deepEqual(await readAll(await store.get("basebackups_005/plain")), new Uint8Array([4]));
-});
-
-Deno.test("teardown: stop the server", async () => {
-  await stopSwift();
 });

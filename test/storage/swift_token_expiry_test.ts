@@ -14,7 +14,6 @@ import {
   adminSession,
   newContainer,
   rawNames,
-  stopSwift,
   swift,
   type SwiftServer,
   tempauthEnv,
@@ -112,8 +111,4 @@ Deno.test("swift: more segments than one manifest may list go through nested man
   assert.equal((await names(s, c, SEGMENT_DIR)).length, 3);
   await store.deleteMany(["big"]);
   assert.deepEqual(await names(s, c), []);
-});
-
-Deno.test("teardown: stop the server", async () => {
-  await stopSwift();
 });

@@ -72,7 +72,10 @@ function stopSync(): void {
   } catch { /* best effort */ }
 }
 
-/** Stops the gateway (idempotent); register as the last test of a file. */
+/**
+ * Stops the gateway now (idempotent). Not needed at the end of a test file: it is stopped when
+ * the file's tests unload (no "teardown" test, which would count as a pass).
+ */
 export function stopRgw(): Promise<void> {
   stopSync();
   started = undefined;

@@ -81,7 +81,10 @@ function stopSync(): void {
   } catch { /* best effort */ }
 }
 
-/** Stops the server (idempotent); register as the last test of a file. */
+/**
+ * Stops the server now (idempotent). Not needed at the end of a test file: it is stopped when
+ * the file's tests unload (no "teardown" test, which would count as a pass).
+ */
 export function stopSwift(): Promise<void> {
   stopSync();
   started = undefined;

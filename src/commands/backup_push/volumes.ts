@@ -26,6 +26,8 @@ export interface VolumeUploadOptions {
   poolSize: number;
   limiter?: RateLimiter | undefined;
   log: Logger;
+  /** Told the size of each piece of file data read (progress). */
+  onData?: ((bytes: number) => void) | undefined;
 }
 
 /** Uploads one partition as one volume; resolves when the object is stored. */
@@ -45,7 +47,7 @@ export async function uploadVolume(
   const stats = await uploadCompressed(
     o.store,
     key,
-    partitionTar(part, { limiter: o.limiter, log: o.log }),
+    partitionTar(part, { limiter: o.limiter, log: o.log, onData: o.onData }),
     {
       encoding: o.encoding,
       mtimeSeconds: Math.floor(Date.now() / 1000),
