@@ -27,6 +27,7 @@ import { ConfigError, isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, fetchNetworkError, mapAzureError } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
+import { forEachPooled } from "../pool.ts";
 import { BufferBudget } from "./blocks.ts";
 import { type PartUpload, putInParts } from "./upload_engine.ts";
 import { checkKey, checkKeyPrefix, nothingToSweep } from "./keys.ts";
@@ -322,23 +323,16 @@ export class WabsStore implements Store {
 
   async deleteMany(keys: readonly string[]): Promise<void> {
     for (const k of keys) checkKey(k);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++] as string;
-        try {
-          await this.#call(
-            (s) => this.#blob(key).delete({ abortSignal: s }),
-            this.#ctx("DELETE", key, true),
-          );
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
+    await forEachPooled(keys, async (key) => {
+      try {
+        await this.#call(
+          (s) => this.#blob(key).delete({ abortSignal: s }),
+          this.#ctx("DELETE", key, true),
+        );
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
       }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker),
-    );
+    }, { limit: DELETE_CONCURRENCY });
   }
 
   /**
