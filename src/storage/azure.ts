@@ -38,7 +38,7 @@ import {
   resumableGet,
   type ResumePoint,
 } from "./resume.ts";
-import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
+import { type RetryPolicy, retryPolicyOf, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Block size of staged uploads, and the largest object sent as one Put Blob. */
@@ -373,28 +373,40 @@ export function parseWabsEndpoint(text: string): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, "")}`;
 }
 
-/** Builds the Azure client for `prefix` from the settings (env, flags); see the module doc. */
+/** What the Azure backend is configured with, resolved by the CLI; validated at open. */
+export interface WabsSettings {
+  /** `-a`/`WABS_ACCOUNT_NAME`. */
+  accountName?: string | undefined;
+  /** `WABS_ACCESS_KEY`. */
+  accessKey?: string | undefined;
+  /** `WABS_SAS_TOKEN`. */
+  sasToken?: string | undefined;
+  /** `WALE_WABS_ENDPOINT`, unparsed (see `parseWabsEndpoint`). */
+  endpoint?: string | undefined;
+}
+
+/** Builds the Azure client for `prefix` from the settings; see the module doc. */
 export function openWabsStore(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
   try {
-    const env = settings.env;
-    const account = settings.wabsAccountName;
+    const wabs = settings.wabs ?? {};
+    const account = wabs.accountName;
     if (account === undefined || account === "") {
       throw new ConfigError("WABS account name is undefined", {
         hint: "Define the environment variable WABS_ACCOUNT_NAME or pass --wabs-account-name.",
       });
     }
-    const key = env["WABS_ACCESS_KEY"] ?? "";
-    const sas = (env["WABS_SAS_TOKEN"] ?? "").replace(/^\?/, "");
+    const key = wabs.accessKey ?? "";
+    const sas = (wabs.sasToken ?? "").replace(/^\?/, "");
     if (key === "" && sas === "") {
       throw new ConfigError("WABS access credentials is required but not provided", {
         hint: "Define one of the WABS_ACCESS_KEY or WABS_SAS_TOKEN environment variables.",
       });
     }
-    const endpointText = env["WALE_WABS_ENDPOINT"] ?? "";
+    const endpointText = wabs.endpoint ?? "";
     const endpoint = endpointText.trim() === ""
       ? `https://${account}.blob.core.windows.net`
       : parseWabsEndpoint(endpointText);
-    const policy = retryPolicyFromEnv(env, settings.retries);
+    const policy = retryPolicyOf(settings.retry);
     const credential = key !== ""
       ? new StorageSharedKeyCredential(account, key)
       : new AnonymousCredential();

@@ -51,7 +51,7 @@ import {
   resumableGet,
   type ResumePoint,
 } from "./resume.ts";
-import { type RetryPolicy, retryPolicyFromEnv, SdkRetryStrategy } from "./retrying.ts";
+import { type RetryPolicy, retryPolicyOf, SdkRetryStrategy } from "./retrying.ts";
 import { s3Addressing, s3Credentials } from "./s3_endpoint.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
@@ -504,8 +504,8 @@ function unquote(etag: string | undefined): string {
 }
 
 /** `WALE_S3_SSE`: AES256 (default, as WAL-E), aws:kms, or off/none/false/0 to send nothing. */
-export function s3Sse(env: Readonly<Record<string, string>>): string | undefined {
-  const v = (env["WALE_S3_SSE"] ?? "").trim();
+export function s3Sse(text: string | undefined): string | undefined {
+  const v = (text ?? "").trim();
   if (v === "") return "AES256";
   if (/^(off|none|false|0)$/i.test(v)) return undefined;
   if (v === "AES256" || v === "aws:kms") return v;
@@ -515,13 +515,13 @@ export function s3Sse(env: Readonly<Record<string, string>>): string | undefined
   });
 }
 
-/** Builds the S3 client for `prefix` from the settings (env, flags); see the module doc. */
+/** Builds the S3 client for `prefix` from the settings; see the module doc. */
 export async function openS3Store(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
-  const env = settings.env;
-  const addr = s3Addressing(env, prefix.storeName);
-  const sse = s3Sse(env);
-  const policy: RetryPolicy = retryPolicyFromEnv(env, settings.retries);
-  const credentials = await s3Credentials(settings, policy);
+  const s3 = settings.s3 ?? {};
+  const addr = s3Addressing(s3, prefix.storeName);
+  const sse = s3Sse(s3.sse);
+  const policy: RetryPolicy = retryPolicyOf(settings.retry);
+  const credentials = await s3Credentials(s3, policy);
   const config = {
     region: addr.region,
     ...(addr.endpoint === undefined ? {} : { endpoint: addr.endpoint }),
@@ -572,6 +572,6 @@ export async function openS3Store(prefix: ParsedPrefix, settings: StoreSettings)
     pathPrefix: prefix.pathPrefix,
     endpoint: addr.endpoint ?? `s3.${addr.region}.amazonaws.com`,
     sse,
-    storageClass: (env["WALE_S3_STORAGE_CLASS"] ?? "").trim() || "STANDARD",
+    storageClass: (s3.storageClass ?? "").trim() || "STANDARD",
   });
 }

@@ -36,7 +36,7 @@ import {
   resumableGet,
   type ResumePoint,
 } from "./resume.ts";
-import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
+import { type RetryPolicy, retryPolicyOf, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 import { type SwiftAuthSettings, swiftAuthSettings } from "./swift_auth.ts";
 import { BULK_DELETE_MAX, SwiftClient, SwiftHttpError } from "./swift_client.ts";
@@ -400,12 +400,12 @@ export class SwiftStore implements Store {
   }
 }
 
-/** Builds the Swift store for `prefix` from the SWIFT_* variables (§2.4, §11.3). */
+/** Builds the Swift store for `prefix` from the Swift settings (§2.4, §11.3). */
 export function openSwiftStore(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
   try {
-    const env = settings.env;
-    const auth = swiftAuthSettings(env);
-    const raw = env["SWIFT_TEST_MAX_FILE_SIZE"];
+    const swift = settings.swift ?? {};
+    const auth = swiftAuthSettings(swift);
+    const raw = swift.testMaxFileSize;
     let maxFileSize: number | undefined;
     if (raw !== undefined && raw !== "") {
       maxFileSize = Number(raw);
@@ -421,7 +421,7 @@ export function openSwiftStore(prefix: ParsedPrefix, settings: StoreSettings): P
         container: prefix.storeName,
         pathPrefix: prefix.pathPrefix,
         auth,
-        policy: retryPolicyFromEnv(env, settings.retries),
+        policy: retryPolicyOf(settings.retry),
         maxFileSize,
       }),
     );
