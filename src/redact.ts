@@ -30,7 +30,7 @@ const PATTERNS: readonly [RegExp, string][] = [
 
 /**
  * Turns text into text without `secrets` (the values of the variables the configuration table
- * marks secret: src/cli/environment.ts `secretValues`); identity when there is nothing to hide.
+ * marks secret: `secretValues` in src/cli/options.ts); identity when there is nothing to hide.
  */
 export function secretRedactor(secrets: Iterable<string>): (text: string) => string {
   const values = new Set<string>();

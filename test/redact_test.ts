@@ -1,6 +1,6 @@
 /** Secrets never reach stderr: the values we were given, and credentials in URLs and headers. */
 import assert from "node:assert/strict";
-import { secretValues } from "../src/cli/environment.ts";
+import { secretValues } from "../src/cli/options.ts";
 import { secretRedactor } from "../src/redact.ts";
 import { runInProcess } from "./support/wal_e.ts";
 

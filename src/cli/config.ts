@@ -1,15 +1,14 @@
 /**
  * Resolves global flags and the environment into one frozen `Config`, once, through the
- * configuration table (environment.ts): every variable is read here by its declared name and
+ * configuration table (options.ts): every variable is read here by its declared name and
  * handed down as typed settings. Only `src/cli/` reads the environment; the exceptions are
  * documented on `Config.processEnv`.
  */
 import type { PgpSettings } from "../codec/pgp.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import type { StoreSettings } from "../storage/open.ts";
-import type { EnvName } from "./environment.ts";
 import type { GlobalFlags } from "./invocation.ts";
-import { PREFIX_SOURCES } from "./options.ts";
+import { type EnvName, PREFIX_SOURCES } from "./options.ts";
 
 /** Everything a command may need from flags and environment. */
 export interface Config {

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.ts";
-import { environmentHelp } from "./environment.ts";
+import { environmentHelp } from "./environment_help.ts";
 import { GLOBAL_OPTIONS, refuseSecrets } from "./options.ts";
 import type { GlobalFlags, Invocation } from "./invocation.ts";
 

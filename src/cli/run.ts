@@ -11,13 +11,12 @@ import { Logger, type LogSink } from "../log.ts";
 import { lazy } from "../lazy.ts";
 import { phase } from "../phases.ts";
 import { secretRedactor } from "../redact.ts";
-import { secretValues } from "./environment.ts";
 import { openStore } from "../storage/open.ts";
 import { type Config, resolveConfig } from "./config.ts";
 import { type CommandName, commandOf, exitCodeFor } from "./exit_codes.ts";
 import type { Invocation } from "./invocation.ts";
 import { fastParse } from "./fast_args.ts";
-import { refuseSecrets } from "./options.ts";
+import { refuseSecrets, secretValues } from "./options.ts";
 import type { ParseResult } from "./program.ts";
 
 /** The process's outside world, injectable for tests. */

@@ -12,7 +12,7 @@
  * `process.env` itself, but commands receive their environment as a parameter). These are the
  * only variables read outside src/cli: the environment is handed to the PostgreSQL client as
  * an env map, as libpq takes it; they are declared in the configuration table
- * (src/cli/environment.ts, scope "postgres") like every other.
+ * (src/cli/options.ts, scope "postgres") like every other.
  */
 import postgres from "postgres";
 import { UserError } from "../errors.ts";

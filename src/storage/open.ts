@@ -14,7 +14,7 @@ import type { SwiftSettings } from "./swift_auth.ts";
 
 /**
  * Settings the backends need, typed per backend and resolved once by the CLI from the
- * configuration table (src/cli/environment.ts): no backend reads the environment. A missing
+ * configuration table (src/cli/options.ts): no backend reads the environment. A missing
  * group counts as all unset.
  */
 export interface StoreSettings {

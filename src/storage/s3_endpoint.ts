@@ -22,7 +22,7 @@ import { ConfigError } from "../errors.ts";
 
 /**
  * What the S3 backend is configured with, resolved by the CLI from the configuration table
- * (src/cli/environment.ts). Values are as the operator wrote them; this module and s3.ts
+ * (src/cli/options.ts). Values are as the operator wrote them; this module and s3.ts
  * validate them when an S3 store opens.
  */
 export interface S3Settings {

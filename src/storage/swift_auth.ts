@@ -40,7 +40,7 @@ export interface SwiftSession {
 
 /**
  * The SWIFT_* variables as the operator wrote them, resolved by the CLI from the configuration
- * table (src/cli/environment.ts); `swiftAuthSettings` validates them when a Swift store opens.
+ * table (src/cli/options.ts); `swiftAuthSettings` validates them when a Swift store opens.
  */
 export type SwiftSettings =
   & { [K in Exclude<keyof SwiftAuthSettings, "key">]?: string | undefined }

@@ -1,5 +1,5 @@
 /**
- * The configuration table (src/cli/environment.ts) against a grep of the code: every variable
+ * The configuration table (src/cli/options.ts) against a grep of the code: every variable
  * the code reads is declared, every declared variable is read (or documented as read by a
  * library), only src/cli reads WAL-E's settings (the PostgreSQL client's variables excepted,
  * as documented on Config.processEnv), and the redactor and the refused flags take their
@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import {
   ENVIRONMENT,
   type EnvVariable,
+  refuseSecrets,
   SECRET_FLAGS,
   SECRET_VARIABLES,
   secretValues,
-} from "../../src/cli/environment.ts";
-import { refuseSecrets } from "../../src/cli/options.ts";
+} from "../../src/cli/options.ts";
 import { UsageError } from "../../src/errors.ts";
 import { secretRedactor } from "../../src/redact.ts";
 
@@ -70,7 +70,7 @@ Deno.test("environment table: every variable the code reads is declared, and eve
   assert.ok(reads.size > 40, `only ${reads.size} reads found: the grep is broken`);
   const declared = new Map(TABLE.map((v) => [v.name, v]));
   const undeclared = [...reads.keys()].filter((n) => !declared.has(n)).sort();
-  assert.deepEqual(undeclared, [], "read by the code but not in src/cli/environment.ts");
+  assert.deepEqual(undeclared, [], "read by the code but not in the table of src/cli/options.ts");
   const unread = TABLE.filter((v) => v.readBy === undefined && !reads.has(v.name))
     .map((v) => v.name);
   assert.deepEqual(unread, [], "declared but never read");
