@@ -7,18 +7,6 @@
  * value (SAS `sig`, pre-signed S3 parameters, passwords in a URL's user part, auth tokens).
  */
 
-/** Environment variables whose values are secrets. */
-export const SECRET_VARIABLES: readonly string[] = [
-  "AWS_SECRET_ACCESS_KEY",
-  "AWS_SESSION_TOKEN",
-  "AWS_SECURITY_TOKEN",
-  "WABS_ACCESS_KEY",
-  "WABS_SAS_TOKEN",
-  "SWIFT_PASSWORD",
-  "WALE_GPG_PASSPHRASE",
-  "PGPASSWORD",
-];
-
 const MASK = "<redacted>";
 
 /** Query parameters and header-like fields that carry credentials, whatever their value. */
@@ -40,13 +28,16 @@ const PATTERNS: readonly [RegExp, string][] = [
   [/\bgAAAAA[A-Za-z0-9_-]{40,}/g, MASK],
 ];
 
-/** Turns text into text without the secrets in `env`; identity when there is nothing to hide. */
-export function secretRedactor(env: Readonly<Record<string, string>>): (text: string) => string {
+/**
+ * Turns text into text without `secrets` (the values of the variables the configuration table
+ * marks secret: `secretValues` in src/cli/options.ts); identity when there is nothing to hide.
+ */
+export function secretRedactor(secrets: Iterable<string>): (text: string) => string {
   const values = new Set<string>();
-  for (const name of SECRET_VARIABLES) {
-    const v = env[name]?.trim();
+  for (const secret of secrets) {
+    const v = secret.trim();
     // Very short values would mask ordinary words; real secrets are long.
-    if (v === undefined || v.length < 6) continue;
+    if (v.length < 6) continue;
     values.add(v);
     values.add(encodeURIComponent(v));
     // A SAS token is a query string: its signature may appear decoded or re-encoded.

@@ -1,15 +1,16 @@
 /** Secrets never reach stderr: the values we were given, and credentials in URLs and headers. */
 import assert from "node:assert/strict";
+import { secretValues } from "../src/cli/options.ts";
 import { secretRedactor } from "../src/redact.ts";
 import { runInProcess } from "./support/wal_e.ts";
 
 Deno.test("redactor: masks the secret variables' values, raw and URL-encoded", () => {
-  const r = secretRedactor({
+  const r = secretRedactor(secretValues({
     AWS_SECRET_ACCESS_KEY: "wJalr/XUtnFEMI+K7MDENG",
     SWIFT_PASSWORD: "hunter2hunter2",
     PGPASSWORD: "pw", // too short to mask safely; patterns still catch it in URLs
     WALE_S3_PREFIX: "s3://bucket/not-secret",
-  });
+  }));
   const out = r(
     "key wJalr/XUtnFEMI+K7MDENG or wJalr%2FXUtnFEMI%2BK7MDENG; pass hunter2hunter2; " +
       "s3://bucket/not-secret",
@@ -19,7 +20,7 @@ Deno.test("redactor: masks the secret variables' values, raw and URL-encoded", (
 });
 
 Deno.test("redactor: masks SAS signatures, pre-signed parameters, URL passwords and tokens", () => {
-  const r = secretRedactor({});
+  const r = secretRedactor([]);
   const text = [
     "GET http://127.0.0.1:10000/acct/c/wal_005/x.lzo?sv=2021-08-06&sp=r&sig=AbC%2Bdef%3D&se=x",
     "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=deadbeef00",
@@ -38,7 +39,9 @@ Deno.test("redactor: masks SAS signatures, pre-signed parameters, URL passwords 
 });
 
 Deno.test("redactor: a SAS token's signature is masked however the URL encodes it", () => {
-  const r = secretRedactor({ WABS_SAS_TOKEN: "sv=2021-08-06&sp=rwdl&sig=Zm9v%2Bbar%2Fbaz%3D" });
+  const r = secretRedactor(
+    secretValues({ WABS_SAS_TOKEN: "sv=2021-08-06&sp=rwdl&sig=Zm9v%2Bbar%2Fbaz%3D" }),
+  );
   const out = r("sig Zm9v+bar/baz= and Zm9v%2Bbar%2Fbaz%3D");
   assert.doesNotMatch(out, /Zm9v/);
 });

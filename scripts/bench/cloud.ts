@@ -15,6 +15,7 @@
  * process (this file with `--child`), so its peak RSS (VmHWM) is the store's alone.
  */
 import { join } from "node:path";
+import { storeSettingsFromEnv } from "../../src/cli/config.ts";
 import { openStore, type StoreSettings } from "../../src/storage/open.ts";
 import { azurite, newContainer, stopAzurite, wabsEnv } from "../../test/support/azurite.ts";
 import { newBucket, rgw, s3Env, stopRgw } from "../../test/support/rgw.ts";
@@ -35,11 +36,7 @@ interface Measure {
 }
 
 function settingsOf(env: Record<string, string>): StoreSettings {
-  return {
-    env,
-    awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
-    wabsAccountName: env["WABS_ACCOUNT_NAME"],
-  };
+  return storeSettingsFromEnv(env);
 }
 
 function peakRssMiB(): number {

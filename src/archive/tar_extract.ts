@@ -24,6 +24,7 @@ import { drained } from "./drained.ts";
 import { extract as tarExtract } from "tar-stream";
 import { CorruptArchiveError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { forEachPooled } from "../pool.ts";
 
 /** Options of an extraction. */
 export interface ExtractOptions {
@@ -586,24 +587,18 @@ async function loadIds(): Promise<{ users: Map<string, number>; groups: Map<stri
 
 /** fsyncs `paths` (files and directories), a few at a time. */
 async function fsyncAll(paths: string[]): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < paths.length) {
-      const p = paths[next++];
-      if (p === undefined) break;
-      let f: Deno.FsFile;
-      try {
-        f = await Deno.open(p, { read: true });
-      } catch (err) {
-        if (err instanceof Deno.errors.NotFound) continue;
-        throw err;
-      }
-      try {
-        await f.sync();
-      } finally {
-        f.close();
-      }
+  await forEachPooled(paths, async (p) => {
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(p, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      throw err;
     }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
+    try {
+      await f.sync();
+    } finally {
+      f.close();
+    }
+  }, { limit: 8 });
 }

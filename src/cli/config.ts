@@ -1,10 +1,14 @@
 /**
- * Resolves global flags and the environment into one frozen `Config`, once. Only `src/cli/`
- * reads the environment; everything below gets values as parameters.
+ * Resolves global flags and the environment into one frozen `Config`, once, through the
+ * configuration table (options.ts): every variable is read here by its declared name and
+ * handed down as typed settings. Only `src/cli/` reads the environment; the exceptions are
+ * documented on `Config.processEnv`.
  */
+import type { PgpSettings } from "../codec/pgp.ts";
 import { ConfigError, UsageError } from "../errors.ts";
+import type { StoreSettings } from "../storage/open.ts";
 import type { GlobalFlags } from "./invocation.ts";
-import { PREFIX_SOURCES } from "./options.ts";
+import { type EnvName, PREFIX_SOURCES } from "./options.ts";
 
 /** Everything a command may need from flags and environment. */
 export interface Config {
@@ -13,30 +17,38 @@ export interface Config {
   /** Which flag or variable the prefix came from (for messages). */
   prefixSource: string | undefined;
   terse: boolean;
-  gpgKeyId: string | undefined;
-  /**
-   * Attempts per storage request (`WALE_RETRIES`, ≤ 0 = unlimited); undefined when unset, so
-   * each backend applies its own default (WAL-E's 100 would stall archive_command for hours).
-   */
-  retries: number | undefined;
+  /** Encryption keys (`WALE_GPG_*`), or undefined without a key id. */
+  gpg: Omit<PgpSettings, "env"> | undefined;
   /** `WALE_LOG_DESTINATION` lists stderr (default): INFO records go there too. */
   logToStderr: boolean;
   /**
-   * `WALE_LOG_DESTINATION` was set and names syslog, which we do not implement: the CLI says so
-   * in a WARNING (errors and warnings always go to stderr).
+   * `WALE_LOG_DESTINATION` (its text) when set and naming syslog, which we do not implement:
+   * the CLI says so in a WARNING (errors and warnings always go to stderr).
    */
-  syslogRequested: boolean;
+  syslogRequested: string | undefined;
   /** `WALE_WAL_OVERWRITE`: wal-push may replace an archived copy with different content. */
   walOverwrite: boolean;
   /** `WALE_ARCHIVE_TIMEOUT`: seconds backup-push's archiving wait may go without progress. */
   archiveTimeoutSeconds: number | undefined;
   /** `WALE_PROGRESS_INTERVAL`: seconds between backup progress records off a terminal. */
   progressIntervalSeconds: number | undefined;
-  awsAccessKeyId: string | undefined;
-  awsInstanceProfile: boolean;
-  wabsAccountName: string | undefined;
-  /** The whole environment snapshot, for backends (AWS_*, WABS_*, SWIFT_*, PG*). */
-  env: Readonly<Record<string, string>>;
+  /** Typed settings of every backend (S3, Azure, Swift) and of retries. */
+  store: StoreSettings;
+  /**
+   * The process environment, passed through untouched to what runs as a client of something
+   * else: the PostgreSQL client (src/pg/backup_api.ts reads the libpq variables PG*, HOME,
+   * USER, LOGNAME from it, as libpq would, and they are declared in the table) and child
+   * programs (pg_controldata, gpg), which need PATH, HOME, GNUPGHOME and the like. No WAL-E
+   * setting is read from it.
+   */
+  processEnv: Readonly<Record<string, string>>;
+}
+
+/** Reads declared variables only: `read("X")` does not type-check unless X is in the table. */
+type Reader = (name: EnvName) => string | undefined;
+
+function readerOf(env: Readonly<Record<string, string>>): Reader {
+  return (name) => env[name];
 }
 
 /** WAL-E's boolean variables: unset, "", 0, false → off; 1, true → on (§2.2). */
@@ -56,20 +68,59 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 /** Builds the Config; throws ConfigError/UsageError for invalid values. */
 export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, string>>): Config {
+  const read = readerOf(env);
   let prefixUrl: string | undefined;
   let prefixSource: string | undefined;
   for (const src of PREFIX_SOURCES) {
     const value = "option" in src
       ? nonEmpty(flags[src.option] as string | undefined)
-      : nonEmpty(env[src.env]);
+      : nonEmpty(read(src.env));
     if (value !== undefined) {
       prefixUrl = value;
       prefixSource = "option" in src ? `--${kebab(src.option)}` : src.env;
       break;
     }
   }
-  const dest = logDestinations(env["WALE_LOG_DESTINATION"]);
-  const retriesText = env["WALE_RETRIES"];
+  const destText = read("WALE_LOG_DESTINATION");
+  const dest = logDestinations(destText);
+  const store = storeSettings(read, flags);
+  const keyId = nonEmpty(flags.gpgKeyId) ?? nonEmpty(read("WALE_GPG_KEY_ID"));
+  return Object.freeze({
+    prefixUrl,
+    prefixSource,
+    terse: flags.terse === true,
+    gpg: keyId === undefined ? undefined : {
+      keyId,
+      publicKeyFile: read("WALE_GPG_PUBLIC_KEY_FILE") || undefined,
+      secretKeyFile: read("WALE_GPG_SECRET_KEY_FILE") || undefined,
+      passphrase: read("WALE_GPG_PASSPHRASE") || undefined,
+    },
+    logToStderr: dest.includes("stderr"),
+    syslogRequested: destText !== undefined && dest.includes("syslog") ? destText : undefined,
+    walOverwrite: parseBoolEnv("WALE_WAL_OVERWRITE", read("WALE_WAL_OVERWRITE")),
+    archiveTimeoutSeconds: positiveSeconds("WALE_ARCHIVE_TIMEOUT", read("WALE_ARCHIVE_TIMEOUT")),
+    progressIntervalSeconds: positiveSeconds(
+      "WALE_PROGRESS_INTERVAL",
+      read("WALE_PROGRESS_INTERVAL"),
+    ),
+    store,
+    processEnv: Object.freeze({ ...env }),
+  });
+}
+
+/**
+ * The backends' settings from `env` and the global flags that feed them (`-k`, `-a`,
+ * `--aws-instance-profile`). Exported for tests that open stores directly.
+ */
+export function storeSettingsFromEnv(
+  env: Readonly<Record<string, string>>,
+  flags: GlobalFlags = {},
+): StoreSettings {
+  return storeSettings(readerOf(env), flags);
+}
+
+function storeSettings(read: Reader, flags: GlobalFlags): StoreSettings {
+  const retriesText = read("WALE_RETRIES");
   let retries: number | undefined;
   if (retriesText !== undefined && retriesText !== "") {
     if (!/^-?\d+$/.test(retriesText.trim())) {
@@ -81,30 +132,51 @@ export function resolveConfig(flags: GlobalFlags, env: Readonly<Record<string, s
     retries = Number.parseInt(retriesText, 10);
   }
   const instanceProfile = flags.awsInstanceProfile === true ||
-    parseBoolEnv("AWS_INSTANCE_PROFILE", env["AWS_INSTANCE_PROFILE"]);
+    parseBoolEnv("AWS_INSTANCE_PROFILE", read("AWS_INSTANCE_PROFILE"));
   if (instanceProfile && flags.awsAccessKeyId !== undefined) {
     throw new UsageError(
       "argument --aws-instance-profile: not allowed with argument -k/--aws-access-key-id",
     );
   }
   return Object.freeze({
-    prefixUrl,
-    prefixSource,
-    terse: flags.terse === true,
-    gpgKeyId: nonEmpty(flags.gpgKeyId) ?? nonEmpty(env["WALE_GPG_KEY_ID"]),
-    retries,
-    logToStderr: dest.includes("stderr"),
-    syslogRequested: env["WALE_LOG_DESTINATION"] !== undefined && dest.includes("syslog"),
-    walOverwrite: parseBoolEnv("WALE_WAL_OVERWRITE", env["WALE_WAL_OVERWRITE"]),
-    archiveTimeoutSeconds: positiveSeconds("WALE_ARCHIVE_TIMEOUT", env["WALE_ARCHIVE_TIMEOUT"]),
-    progressIntervalSeconds: positiveSeconds(
-      "WALE_PROGRESS_INTERVAL",
-      env["WALE_PROGRESS_INTERVAL"],
-    ),
-    awsAccessKeyId: flags.awsAccessKeyId ?? nonEmpty(env["AWS_ACCESS_KEY_ID"]),
-    awsInstanceProfile: instanceProfile,
-    wabsAccountName: flags.wabsAccountName ?? nonEmpty(env["WABS_ACCOUNT_NAME"]),
-    env: Object.freeze({ ...env }),
+    retry: { retries, requestTimeout: read("WALE_REQUEST_TIMEOUT") },
+    s3: {
+      accessKeyId: flags.awsAccessKeyId ?? nonEmpty(read("AWS_ACCESS_KEY_ID")),
+      secretAccessKey: read("AWS_SECRET_ACCESS_KEY"),
+      sessionToken: nonEmpty(read("AWS_SESSION_TOKEN")?.trim()) ??
+        nonEmpty(read("AWS_SECURITY_TOKEN")?.trim()),
+      instanceProfile,
+      region: read("AWS_REGION"),
+      endpoint: read("WALE_S3_ENDPOINT"),
+      storageClass: read("WALE_S3_STORAGE_CLASS"),
+      sse: read("WALE_S3_SSE"),
+    },
+    wabs: {
+      accountName: flags.wabsAccountName ?? nonEmpty(read("WABS_ACCOUNT_NAME")),
+      accessKey: read("WABS_ACCESS_KEY"),
+      sasToken: read("WABS_SAS_TOKEN"),
+      endpoint: read("WALE_WABS_ENDPOINT"),
+    },
+    swift: {
+      authUrl: read("SWIFT_AUTHURL"),
+      user: read("SWIFT_USER"),
+      password: read("SWIFT_PASSWORD"),
+      authVersion: read("SWIFT_AUTH_VERSION"),
+      tenantName: read("SWIFT_TENANT"),
+      tenantId: read("SWIFT_TENANT_ID"),
+      region: read("SWIFT_REGION"),
+      endpointType: read("SWIFT_ENDPOINT_TYPE"),
+      userId: read("SWIFT_USER_ID"),
+      userDomainId: read("SWIFT_USER_DOMAIN_ID"),
+      userDomainName: read("SWIFT_USER_DOMAIN_NAME"),
+      projectId: read("SWIFT_PROJECT_ID"),
+      projectName: read("SWIFT_PROJECT_NAME"),
+      projectDomainId: read("SWIFT_PROJECT_DOMAIN_ID"),
+      projectDomainName: read("SWIFT_PROJECT_DOMAIN_NAME"),
+      domainId: read("SWIFT_DOMAIN_ID"),
+      domainName: read("SWIFT_DOMAIN_NAME"),
+      testMaxFileSize: read("SWIFT_TEST_MAX_FILE_SIZE"),
+    },
   });
 }
 

@@ -5,7 +5,8 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { UsageError } from "../errors.ts";
-import { ENVIRONMENT_HELP, GLOBAL_OPTIONS, refuseSecrets } from "./options.ts";
+import { environmentHelp } from "./environment_help.ts";
+import { GLOBAL_OPTIONS, refuseSecrets } from "./options.ts";
 import type { GlobalFlags, Invocation } from "./invocation.ts";
 
 /** What parsing produced: a command to run, or text already shown (help) with its status. */
@@ -37,7 +38,7 @@ export function parseArgs(argv: readonly string[], write: (text: string) => void
     .enablePositionalOptions()
     .configureOutput({ writeOut: write, writeErr: () => {} })
     .description("Continuous archiving of PostgreSQL WAL files and base backups (WAL-E).")
-    .addHelpText("after", `\n${ENVIRONMENT_HELP}`)
+    .addHelpText("after", `\n${environmentHelp()}`)
     .action(() => {
       result = { kind: "none", flags: flags() };
     });

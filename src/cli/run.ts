@@ -16,7 +16,7 @@ import { type Config, resolveConfig } from "./config.ts";
 import { type CommandName, commandOf, exitCodeFor } from "./exit_codes.ts";
 import type { Invocation } from "./invocation.ts";
 import { fastParse } from "./fast_args.ts";
-import { refuseSecrets } from "./options.ts";
+import { refuseSecrets, secretValues } from "./options.ts";
 import type { ParseResult } from "./program.ts";
 
 /** The process's outside world, injectable for tests. */
@@ -43,7 +43,7 @@ export async function run(
 ): Promise<number> {
   // Every line to stderr goes through the redactor: under archive_command and restore_command
   // it ends up in the PostgreSQL log.
-  const redact = secretRedactor(env);
+  const redact = secretRedactor(secretValues(env));
   const redacted: LogSink = (text) => io.stderr(redact(text));
   // Known before anything can fail, so every failure gets this command's exit status.
   const command = commandOf(argv);
@@ -64,16 +64,16 @@ export async function run(
       // Errors and warnings always reach stderr, whatever WALE_LOG_DESTINATION says.
       threshold: config.terse || !config.logToStderr ? "WARNING" : "INFO",
     });
-    if (config.syslogRequested) {
+    if (config.syslogRequested !== undefined) {
       log.warning({
         msg: "syslog logging is not supported: logging to stderr",
-        detail: `WALE_LOG_DESTINATION is "${env["WALE_LOG_DESTINATION"]}".`,
+        detail: `WALE_LOG_DESTINATION is "${config.syslogRequested}".`,
         hint: "Set WALE_LOG_DESTINATION=stderr and let PostgreSQL's logging collector or the " +
           "service manager forward stderr to syslog.",
       });
     }
     if (parsed.kind === "none") {
-      if (config.prefixUrl === undefined) await openStore(undefined, { env });
+      if (config.prefixUrl === undefined) await openStore(undefined, config.store);
       log.error({ msg: "subcommand not implemented" });
       return EXIT.NO_SUBCOMMAND;
     }
@@ -109,13 +109,7 @@ async function runWithStore(
   argv: readonly string[],
   status: StatusLine | undefined,
 ): Promise<number> {
-  const store = await openStore(config.prefixUrl, {
-    env: config.env,
-    awsAccessKeyId: config.awsAccessKeyId,
-    awsInstanceProfile: config.awsInstanceProfile,
-    wabsAccountName: config.wabsAccountName,
-    retries: config.retries,
-  });
+  const store = await openStore(config.prefixUrl, config.store);
   phase("store-open");
   const globalArgs = argv.slice(0, Math.max(0, argv.indexOf(inv.name)));
   const deps: CommandDeps = {
@@ -123,7 +117,7 @@ async function runWithStore(
     log,
     encoding: encodingOf(config),
     stdout: io.stdout,
-    env: config.env,
+    env: config.processEnv,
     selfCommand: io.selfProgram === undefined ? undefined : [...io.selfProgram, ...globalArgs],
     progress: {
       status,
@@ -167,19 +161,13 @@ async function runWithStore(
   }
 }
 
-/** Encryption settings: keys from WALE_GPG_*_KEY_FILE, else gpg's keyring (COMPAT §9). */
+/**
+ * Encryption settings: keys from WALE_GPG_*_KEY_FILE, else gpg's keyring (COMPAT §9), whose
+ * child process gets the process environment (GNUPGHOME, HOME, PATH).
+ */
 function encodingOf(config: Config): Encoding {
-  if (config.gpgKeyId === undefined) return {};
-  const env = config.env;
-  return {
-    pgp: {
-      keyId: config.gpgKeyId,
-      publicKeyFile: env["WALE_GPG_PUBLIC_KEY_FILE"] || undefined,
-      secretKeyFile: env["WALE_GPG_SECRET_KEY_FILE"] || undefined,
-      passphrase: env["WALE_GPG_PASSPHRASE"] || undefined,
-      env,
-    },
-  };
+  if (config.gpg === undefined) return {};
+  return { pgp: { ...config.gpg, env: config.processEnv } };
 }
 
 /** Renders an error for the operator and picks the exit status from the one table. */

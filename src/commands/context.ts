@@ -12,7 +12,11 @@ export interface CommandDeps {
   encoding: Encoding;
   /** Writes to standard output (backup-list table, JSON). */
   stdout: (text: string) => void;
-  /** The environment snapshot (PG* variables for backup-push). */
+  /**
+   * The process environment, passed through for the PostgreSQL client (libpq's PG* variables,
+   * read by src/pg as libpq would) and for child programs (pg_controldata). WAL-E's settings
+   * never come from here: the CLI resolves them into typed settings (src/cli/config.ts).
+   */
   env: Readonly<Record<string, string>>;
   /** How to start this program again with the same global options (for wal-prefetch). */
   selfCommand?: readonly string[] | undefined;

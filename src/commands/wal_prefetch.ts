@@ -15,8 +15,8 @@
  */
 import { dirname, join } from "../paths.ts";
 import { walKey } from "../archive/keys.ts";
-import { runPool } from "../archive/pool.ts";
 import { isNotFound } from "../errors.ts";
+import { forEachPooled } from "../pool.ts";
 import { nextSegmentName, SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
 import { checkWalFileName, localFileError } from "./wal_files.ts";
@@ -222,7 +222,7 @@ export async function walPrefetch(input: WalPrefetchInput, deps: CommandDeps): P
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   });
-  await runPool(jobs, PREFETCH_CONCURRENCY);
+  await forEachPooled(jobs, (job) => job(), { limit: PREFETCH_CONCURRENCY });
   return failed === 0 ? 0 : 1;
 }
 

@@ -22,7 +22,7 @@ import { ConfigError, CorruptArchiveError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
-import { runPool } from "../archive/pool.ts";
+import { forEachPooled } from "../pool.ts";
 import { openWalFile, statWalFileToPush } from "./wal_files.ts";
 import { lazy } from "../lazy.ts";
 import { phase } from "../phases.ts";
@@ -52,7 +52,7 @@ export async function walPush(input: WalPushInput, deps: CommandDeps): Promise<n
     () => pushFile(explicit, explicitInfo, overwrite, deps, log),
     ...pooled.map((name) => () => pushPooled(dirname(explicit), name, overwrite, deps, log)),
   ];
-  await runPool(jobs, input.poolSize);
+  await forEachPooled(jobs, (job) => job(), { limit: input.poolSize });
   return 0;
 }
 

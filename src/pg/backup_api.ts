@@ -9,7 +9,10 @@
  * socket; default `/var/run/postgresql` when it exists, else localhost), PGPORT (5432),
  * PGUSER (the OS user), PGDATABASE (`postgres`, as WAL-E), PGPASSWORD, else a matching line of
  * PGPASSFILE or `~/.pgpass`. They are passed to `npm:postgres` explicitly (it would read
- * `process.env` itself, but commands receive their environment as a parameter).
+ * `process.env` itself, but commands receive their environment as a parameter). These are the
+ * only variables read outside src/cli: the environment is handed to the PostgreSQL client as
+ * an env map, as libpq takes it; they are declared in the configuration table
+ * (src/cli/options.ts, scope "postgres") like every other.
  */
 import postgres from "postgres";
 import { UserError } from "../errors.ts";

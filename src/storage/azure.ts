@@ -27,8 +27,10 @@ import { ConfigError, isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, fetchNetworkError, mapAzureError } from "./errors_map.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
-import { checkKey, checkKeyPrefix, checkPutKey, nothingToSweep } from "./keys.ts";
+import { forEachPooled } from "../pool.ts";
+import { BufferBudget } from "./blocks.ts";
+import { type PartUpload, putInParts } from "./upload_engine.ts";
+import { checkKey, checkKeyPrefix, nothingToSweep } from "./keys.ts";
 import {
   answerOf,
   type BodyAnswer,
@@ -36,7 +38,7 @@ import {
   resumableGet,
   type ResumePoint,
 } from "./resume.ts";
-import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
+import { type RetryPolicy, retryPolicyOf, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
 /** Block size of staged uploads, and the largest object sent as one Put Blob. */
@@ -121,33 +123,21 @@ export class WabsStore implements Store {
     return this.#o.container.getBlockBlobClient(this.pathPrefix + key);
   }
 
-  async put(
-    key: string,
-    body: ReadableStream<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<void> {
-    await checkPutKey(key, body);
-    const blocks = new BlockReader(body);
-    const signal = options.signal;
-    const onAbort = () => void blocks.cancel(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const blob = this.#blob(key);
+  put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<void> {
     const ctx = this.#ctx("PUT", key);
     const headers = { blobContentType: options.contentType ?? "application/octet-stream" };
-    const whole = createHash("md5");
-    const uploadId = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
-    const ids: string[] = [];
-    // Every byte is copied once into a pooled block buffer; the source's chunks are never kept.
-    const pool = new BufferPool(this.#o.blockSize, this.#o.queueSize + 1, this.#budget);
-    try {
-      const { buf: first, n, single } = await blocks.firstPart(pool, signal);
-      if (single) {
-        checkSize(n, options.size, this.url(key));
-        const block = first.subarray(0, n);
+    return putInParts(body, {
+      key,
+      options,
+      partSize: this.#o.blockSize,
+      queueSize: this.#o.queueSize,
+      budget: this.#budget,
+      url: this.url(key),
+      single: async (block, signal) => {
         const md5 = createHash("md5").update(block).digest();
         const res = await this.#call(
           (s) =>
-            blob.upload(block, block.length, {
+            this.#blob(key).upload(block, block.length, {
               abortSignal: s,
               blobHTTPHeaders: { ...headers, blobContentMD5: md5 },
             }),
@@ -160,9 +150,28 @@ export class WabsStore implements Store {
             retryable: true,
           });
         }
-        return;
-      }
-      await sendBlocks(blocks, pool, first, (index, block, s) => {
+      },
+      begin: () => Promise.resolve(this.#stagedUpload(key, headers, ctx)),
+    });
+  }
+
+  /**
+   * Blocks staged with transactional MD5s, committed as a list with the whole object's MD5;
+   * the stored length is checked after. Nothing to abort: uncommitted blocks never show and
+   * the service discards them.
+   */
+  #stagedUpload(
+    key: string,
+    headers: { blobContentType: string },
+    ctx: ErrorContext,
+  ): PartUpload {
+    const blob = this.#blob(key);
+    const whole = createHash("md5");
+    const uploadId = crypto.randomUUID().replaceAll("-", "").slice(0, 16);
+    const ids: string[] = [];
+    let total = 0;
+    return {
+      part: (index, block, s) => {
         whole.update(block);
         const id = btoa(`${uploadId}-${String(index).padStart(6, "0")}`);
         ids.push(id);
@@ -176,34 +185,30 @@ export class WabsStore implements Store {
           ctx,
           s,
         ).then(() => {});
-      }, signal);
-      const total = blocks.total;
-      checkSize(total, options.size, this.url(key));
-      const digest = whole.digest();
-      await this.#call(
-        (s) =>
-          blob.commitBlockList(ids, {
-            abortSignal: s,
-            blobHTTPHeaders: { ...headers, blobContentMD5: digest },
-          }),
-        ctx,
-        signal,
-      );
-      const props = await this.#call((s) => blob.getProperties({ abortSignal: s }), ctx);
-      if (props.contentLength !== total) {
-        throw new StoreError("Azure stored a different length than was sent", {
-          detail: `${this.url(key)}: ${props.contentLength} bytes stored, ${total} sent.`,
-          retryable: true,
-        });
-      }
-    } catch (err) {
-      await blocks.cancel(err);
-      // Service errors were mapped by #call; the source's own failure passes unchanged.
-      throw err;
-    } finally {
-      pool.close();
-      signal?.removeEventListener("abort", onAbort);
-    }
+      },
+      commit: async (bytes, signal) => {
+        total = bytes;
+        const digest = whole.digest();
+        await this.#call(
+          (s) =>
+            blob.commitBlockList(ids, {
+              abortSignal: s,
+              blobHTTPHeaders: { ...headers, blobContentMD5: digest },
+            }),
+          ctx,
+          signal,
+        );
+      },
+      after: async () => {
+        const props = await this.#call((s) => blob.getProperties({ abortSignal: s }), ctx);
+        if (props.contentLength !== total) {
+          throw new StoreError("Azure stored a different length than was sent", {
+            detail: `${this.url(key)}: ${props.contentLength} bytes stored, ${total} sent.`,
+            retryable: true,
+          });
+        }
+      },
+    };
   }
 
   /**
@@ -318,23 +323,16 @@ export class WabsStore implements Store {
 
   async deleteMany(keys: readonly string[]): Promise<void> {
     for (const k of keys) checkKey(k);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++] as string;
-        try {
-          await this.#call(
-            (s) => this.#blob(key).delete({ abortSignal: s }),
-            this.#ctx("DELETE", key, true),
-          );
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
+    await forEachPooled(keys, async (key) => {
+      try {
+        await this.#call(
+          (s) => this.#blob(key).delete({ abortSignal: s }),
+          this.#ctx("DELETE", key, true),
+        );
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
       }
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(DELETE_CONCURRENCY, keys.length) }, worker),
-    );
+    }, { limit: DELETE_CONCURRENCY });
   }
 
   /**
@@ -353,14 +351,6 @@ export class WabsStore implements Store {
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-function checkSize(actual: number, declared: number | undefined, url: string): void {
-  if (declared !== undefined && declared !== actual) {
-    throw new StoreError("upload source had an unexpected length", {
-      detail: `${url}: ${actual} bytes read, ${declared} declared.`,
-    });
-  }
 }
 
 /** Validates `WALE_WABS_ENDPOINT` (http/https URL, no credentials, query or fragment). */
@@ -383,28 +373,40 @@ export function parseWabsEndpoint(text: string): string {
   return `${u.origin}${u.pathname.replace(/\/+$/, "")}`;
 }
 
-/** Builds the Azure client for `prefix` from the settings (env, flags); see the module doc. */
+/** What the Azure backend is configured with, resolved by the CLI; validated at open. */
+export interface WabsSettings {
+  /** `-a`/`WABS_ACCOUNT_NAME`. */
+  accountName?: string | undefined;
+  /** `WABS_ACCESS_KEY`. */
+  accessKey?: string | undefined;
+  /** `WABS_SAS_TOKEN`. */
+  sasToken?: string | undefined;
+  /** `WALE_WABS_ENDPOINT`, unparsed (see `parseWabsEndpoint`). */
+  endpoint?: string | undefined;
+}
+
+/** Builds the Azure client for `prefix` from the settings; see the module doc. */
 export function openWabsStore(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
   try {
-    const env = settings.env;
-    const account = settings.wabsAccountName;
+    const wabs = settings.wabs ?? {};
+    const account = wabs.accountName;
     if (account === undefined || account === "") {
       throw new ConfigError("WABS account name is undefined", {
         hint: "Define the environment variable WABS_ACCOUNT_NAME or pass --wabs-account-name.",
       });
     }
-    const key = env["WABS_ACCESS_KEY"] ?? "";
-    const sas = (env["WABS_SAS_TOKEN"] ?? "").replace(/^\?/, "");
+    const key = wabs.accessKey ?? "";
+    const sas = (wabs.sasToken ?? "").replace(/^\?/, "");
     if (key === "" && sas === "") {
       throw new ConfigError("WABS access credentials is required but not provided", {
         hint: "Define one of the WABS_ACCESS_KEY or WABS_SAS_TOKEN environment variables.",
       });
     }
-    const endpointText = env["WALE_WABS_ENDPOINT"] ?? "";
+    const endpointText = wabs.endpoint ?? "";
     const endpoint = endpointText.trim() === ""
       ? `https://${account}.blob.core.windows.net`
       : parseWabsEndpoint(endpointText);
-    const policy = retryPolicyFromEnv(env, settings.retries);
+    const policy = retryPolicyOf(settings.retry);
     const credential = key !== ""
       ? new StorageSharedKeyCredential(account, key)
       : new AnonymousCredential();

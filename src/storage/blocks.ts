@@ -2,6 +2,7 @@
  * Uploads in bounded memory: a stream cut into blocks held in a fixed pool of buffers, and
  * the loop that sends those blocks a few at a time (S3 parts, Azure blocks, Swift segments).
  */
+import { forEachPooled } from "../pool.ts";
 
 /**
  * Cuts a byte stream into blocks of exactly the buffer's size (the last one shorter), copying
@@ -233,36 +234,21 @@ export async function sendBlocks(
 ): Promise<void> {
   const ctl = new AbortController();
   const all = signal === undefined ? ctl.signal : AbortSignal.any([signal, ctl.signal]);
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
-  try {
-    for (let index = 0;; index++) {
-      const { buf, n } = index === 0
-        ? { buf: first, n: first.length }
-        : await blocks.fill(await pool.acquire(), all);
-      if (failure !== undefined || n === 0) {
-        pool.release(buf);
-        if (failure !== undefined) throw failure;
-        break;
-      }
-      const p: Promise<void> = send(index, buf.subarray(0, n), all).catch((err: unknown) => {
-        failure ??= err;
-        ctl.abort(err);
-      }).finally(() => {
-        pool.release(buf);
-        inFlight.delete(p);
-      });
-      inFlight.add(p);
-      if (n < pool.size) break;
+  async function* cut(): AsyncGenerator<{ index: number; buf: Uint8Array; n: number }> {
+    let index = 0;
+    for (let block = { buf: first, n: first.length }; block.n > 0; index++) {
+      yield { index, ...block };
+      if (block.n < pool.size) return;
+      block = await blocks.fill(await pool.acquire(), all);
+      if (block.n === 0) pool.release(block.buf);
     }
-    await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
-    signal?.throwIfAborted();
-  } catch (err) {
-    // Decided before aborting: the aborted sends then fail too, and must not mask the cause.
-    const cause = failure ?? err;
-    ctl.abort(cause);
-    await Promise.allSettled(inFlight);
-    throw cause;
   }
+  // The pool's buffers bound the blocks in flight (and memory); the pool helper adds none.
+  await forEachPooled(cut(), async ({ index, buf, n }, s) => {
+    try {
+      await send(index, buf.subarray(0, n), s);
+    } finally {
+      pool.release(buf);
+    }
+  }, { limit: Infinity, signal, abort: ctl });
 }

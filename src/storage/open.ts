@@ -6,15 +6,22 @@ import { ConfigError, NotSupportedError } from "../errors.ts";
 import { lazy } from "../lazy.ts";
 import { LocalStore } from "./local.ts";
 import { type ParsedPrefix, parsePrefix, type Scheme } from "./prefix.ts";
+import type { WabsSettings } from "./azure.ts";
+import type { RetrySettings } from "./retrying.ts";
+import type { S3Settings } from "./s3_endpoint.ts";
 import type { Store } from "./store.ts";
+import type { SwiftSettings } from "./swift_auth.ts";
 
-/** Settings a backend may need, resolved by the CLI (no backend reads the environment). */
+/**
+ * Settings the backends need, typed per backend and resolved once by the CLI from the
+ * configuration table (src/cli/options.ts): no backend reads the environment. A missing
+ * group counts as all unset.
+ */
 export interface StoreSettings {
-  env: Readonly<Record<string, string>>;
-  awsAccessKeyId?: string | undefined;
-  awsInstanceProfile?: boolean;
-  wabsAccountName?: string | undefined;
-  retries?: number | undefined;
+  retry?: RetrySettings | undefined;
+  s3?: S3Settings | undefined;
+  wabs?: WabsSettings | undefined;
+  swift?: SwiftSettings | undefined;
 }
 
 type Factory = (prefix: ParsedPrefix, settings: StoreSettings) => Promise<Store>;

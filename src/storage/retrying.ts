@@ -38,19 +38,24 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
   idleTimeoutMs: 30_000,
 });
 
+/** How the operator tuned retries, resolved by the CLI from the configuration table. */
+export interface RetrySettings {
+  /** `WALE_RETRIES`, parsed (≤ 0 = unlimited); undefined for the default. */
+  retries?: number | undefined;
+  /** `WALE_REQUEST_TIMEOUT` as written, validated here when a cloud store opens. */
+  requestTimeout?: string | undefined;
+}
+
 /**
- * The policy for a store: `retries` (the CLI's parsed `WALE_RETRIES`, ≤ 0 = unlimited) when
- * set, else the default of 5; `WALE_REQUEST_TIMEOUT` (positive number of seconds) for the idle
- * timeout.
+ * The policy for a store: `retries` when set, else the default of 5; `requestTimeout`
+ * (positive number of seconds) for the idle timeout.
  */
-export function retryPolicyFromEnv(
-  env: Readonly<Record<string, string>>,
-  retries: number | undefined,
-): RetryPolicy {
+export function retryPolicyOf(settings: RetrySettings = {}): RetryPolicy {
+  const retries = settings.retries;
   let attempts = DEFAULT_RETRY_POLICY.attempts;
   if (retries !== undefined) attempts = retries > 0 ? retries : Infinity;
   let idleTimeoutMs = DEFAULT_RETRY_POLICY.idleTimeoutMs;
-  const t = env["WALE_REQUEST_TIMEOUT"];
+  const t = settings.requestTimeout;
   if (t !== undefined && t.trim() !== "") {
     const s = Number(t);
     if (!Number.isFinite(s) || s <= 0) {

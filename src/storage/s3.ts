@@ -39,10 +39,11 @@ import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import { createHash } from "node:crypto";
 import { isNotFound, StoreError } from "../errors.ts";
 import { type ErrorContext, errorFacts, fetchNetworkError, mapS3Error } from "./errors_map.ts";
-import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
+import { checkKey, checkKeyPrefix } from "./keys.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import { BlockReader, BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
+import { BufferBudget } from "./blocks.ts";
+import { type PartUpload, putInParts } from "./upload_engine.ts";
 import {
   answerFrom,
   type BodyAnswer,
@@ -50,7 +51,7 @@ import {
   resumableGet,
   type ResumePoint,
 } from "./resume.ts";
-import { type RetryPolicy, retryPolicyFromEnv, SdkRetryStrategy } from "./retrying.ts";
+import { type RetryPolicy, retryPolicyOf, SdkRetryStrategy } from "./retrying.ts";
 import { s3Addressing, s3Credentials } from "./s3_endpoint.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 
@@ -123,52 +124,39 @@ export class S3Store implements Store {
     };
   }
 
-  async put(
-    key: string,
-    body: ReadableStream<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<void> {
-    await checkPutKey(key, body);
-    const blocks = new BlockReader(body);
-    const signal = options.signal;
-    const onAbort = () => void blocks.cancel(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    // Every byte is copied once into a pooled part buffer and the source's chunks are never
-    // kept, so memory is (queue size + 1) × part size whatever the object's size, and the
-    // store's budget bounds all puts together. An object that fits in one part (most WAL
-    // segments) goes as one PutObject.
-    const pool = new BufferPool(this.#o.partSize, this.#o.queueSize + 1, this.#budget);
-    try {
-      const { buf: first, n, single } = await blocks.firstPart(pool, signal);
-      if (single) {
-        checkSize(n, options.size, this.url(key));
-        await this.#putSingle(key, first.subarray(0, n), options);
-      } else {
-        await this.#putMultipart(key, first, blocks, pool, options);
-      }
-    } catch (err) {
-      await blocks.cancel(err);
+  put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<void> {
+    return putInParts(body, {
+      key,
+      options,
+      partSize: this.#o.partSize,
+      queueSize: this.#o.queueSize,
+      budget: this.#budget,
+      url: this.url(key),
+      single: (data, signal) => this.#putSingle(key, data, options.contentType, signal),
+      begin: (signal) => this.#beginMultipart(key, options.contentType, signal),
       // SDK errors carry $metadata; anything else (the source's own failure) passes unchanged.
-      if (typeof err === "object" && err !== null && "$metadata" in err) {
-        throw mapS3Error(err, this.#ctx("PUT", key));
-      }
-      throw err;
-    } finally {
-      pool.close();
-      signal?.removeEventListener("abort", onAbort);
-    }
+      mapError: (err) =>
+        typeof err === "object" && err !== null && "$metadata" in err
+          ? mapS3Error(err, this.#ctx("PUT", key))
+          : err,
+    });
   }
 
-  async #putSingle(key: string, data: Uint8Array, options: PutOptions): Promise<void> {
+  async #putSingle(
+    key: string,
+    data: Uint8Array,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const md5 = createHash("md5").update(data).digest();
     const res = await this.#o.client.send(
       new PutObjectCommand({
-        ...this.#common(key, options.contentType),
+        ...this.#common(key, contentType),
         Body: data,
         ContentLength: data.length,
         ContentMD5: md5.toString("base64"),
       }),
-      sendOptions(options.signal),
+      sendOptions(signal),
     );
     // The server checked Content-MD5; an MD5-shaped ETag must match as well.
     const etag = unquote(res.ETag);
@@ -180,21 +168,20 @@ export class S3Store implements Store {
     }
   }
 
-  async #putMultipart(
+  /** The multipart upload's requests: parts with Content-MD5, complete, abort, verify. */
+  async #beginMultipart(
     key: string,
-    first: Uint8Array,
-    blocks: BlockReader,
-    pool: BufferPool,
-    options: PutOptions,
-  ): Promise<void> {
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<PartUpload> {
     const { client, partSize } = this.#o;
     const Bucket = this.#o.bucketParam;
     const Key = this.pathPrefix + key;
-    const UploadId = await this.#createUpload(key, options);
+    const UploadId = await this.#createUpload(key, contentType, signal);
     const digests = new PartDigests(partSize);
     const done: { PartNumber: number; ETag: string }[] = [];
-    try {
-      await sendBlocks(blocks, pool, first, async (index, data, signal) => {
+    return {
+      part: async (index, data, s) => {
         const md5 = digests.addPart(data);
         const r = await client.send(
           new UploadPartCommand({
@@ -206,27 +193,25 @@ export class S3Store implements Store {
             ContentLength: data.length,
             ContentMD5: md5.toString("base64"),
           }),
-          sendOptions(signal),
+          sendOptions(s),
         );
         done.push({ PartNumber: index + 1, ETag: r.ETag ?? "" });
-      }, options.signal);
-      checkSize(blocks.total, options.size, this.url(key));
-      done.sort((a, b) => a.PartNumber - b.PartNumber);
-      await client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket,
-          Key,
-          UploadId,
-          MultipartUpload: { Parts: done },
-        }),
-        sendOptions(options.signal),
-      );
-    } catch (err) {
-      // Best effort, outside the aborted signal: uploaded parts must not linger (billing).
-      await this.#abortUpload(Key, UploadId).catch(() => {});
-      throw err;
-    }
-    await this.#verify(key, digests);
+      },
+      commit: async (_total, s) => {
+        done.sort((a, b) => a.PartNumber - b.PartNumber);
+        await client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: done },
+          }),
+          sendOptions(s),
+        );
+      },
+      abort: () => this.#abortUpload(Key, UploadId),
+      after: () => this.#verify(key, digests),
+    };
   }
 
   /**
@@ -239,14 +224,18 @@ export class S3Store implements Store {
    * fails and is retried by its caller; nothing is lost. If the first listing fails, such
    * leftovers wait for `sweepIncomplete`.
    */
-  async #createUpload(key: string, options: PutOptions): Promise<string> {
+  async #createUpload(
+    key: string,
+    contentType: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
     const Key = this.pathPrefix + key;
     const before = await this.#uploadIds(Key).catch(() => undefined);
     let created;
     try {
       created = await this.#o.client.send(
-        new CreateMultipartUploadCommand(this.#common(key, options.contentType)),
-        sendOptions(options.signal),
+        new CreateMultipartUploadCommand(this.#common(key, contentType)),
+        sendOptions(signal),
       );
     } catch (err) {
       await this.#abortNew(Key, before, undefined);
@@ -514,17 +503,9 @@ function unquote(etag: string | undefined): string {
   return (etag ?? "").replaceAll('"', "").toLowerCase();
 }
 
-function checkSize(actual: number, declared: number | undefined, url: string): void {
-  if (declared !== undefined && declared !== actual) {
-    throw new StoreError("upload source had an unexpected length", {
-      detail: `${url}: ${actual} bytes read, ${declared} declared.`,
-    });
-  }
-}
-
 /** `WALE_S3_SSE`: AES256 (default, as WAL-E), aws:kms, or off/none/false/0 to send nothing. */
-export function s3Sse(env: Readonly<Record<string, string>>): string | undefined {
-  const v = (env["WALE_S3_SSE"] ?? "").trim();
+export function s3Sse(text: string | undefined): string | undefined {
+  const v = (text ?? "").trim();
   if (v === "") return "AES256";
   if (/^(off|none|false|0)$/i.test(v)) return undefined;
   if (v === "AES256" || v === "aws:kms") return v;
@@ -534,13 +515,13 @@ export function s3Sse(env: Readonly<Record<string, string>>): string | undefined
   });
 }
 
-/** Builds the S3 client for `prefix` from the settings (env, flags); see the module doc. */
+/** Builds the S3 client for `prefix` from the settings; see the module doc. */
 export async function openS3Store(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
-  const env = settings.env;
-  const addr = s3Addressing(env, prefix.storeName);
-  const sse = s3Sse(env);
-  const policy: RetryPolicy = retryPolicyFromEnv(env, settings.retries);
-  const credentials = await s3Credentials(settings, policy);
+  const s3 = settings.s3 ?? {};
+  const addr = s3Addressing(s3, prefix.storeName);
+  const sse = s3Sse(s3.sse);
+  const policy: RetryPolicy = retryPolicyOf(settings.retry);
+  const credentials = await s3Credentials(s3, policy);
   const config = {
     region: addr.region,
     ...(addr.endpoint === undefined ? {} : { endpoint: addr.endpoint }),
@@ -591,6 +572,6 @@ export async function openS3Store(prefix: ParsedPrefix, settings: StoreSettings)
     pathPrefix: prefix.pathPrefix,
     endpoint: addr.endpoint ?? `s3.${addr.region}.amazonaws.com`,
     sse,
-    storageClass: (env["WALE_S3_STORAGE_CLASS"] ?? "").trim() || "STANDARD",
+    storageClass: (s3.storageClass ?? "").trim() || "STANDARD",
   });
 }

@@ -19,7 +19,30 @@
  */
 import { fromInstanceMetadata, fromNodeProviderChain } from "@aws-sdk/credential-providers";
 import { ConfigError } from "../errors.ts";
-import type { StoreSettings } from "./open.ts";
+
+/**
+ * What the S3 backend is configured with, resolved by the CLI from the configuration table
+ * (src/cli/options.ts). Values are as the operator wrote them; this module and s3.ts
+ * validate them when an S3 store opens.
+ */
+export interface S3Settings {
+  /** `-k`/`AWS_ACCESS_KEY_ID`. */
+  accessKeyId?: string | undefined;
+  /** `AWS_SECRET_ACCESS_KEY`. */
+  secretAccessKey?: string | undefined;
+  /** `AWS_SESSION_TOKEN`, else WAL-E's `AWS_SECURITY_TOKEN`. */
+  sessionToken?: string | undefined;
+  /** `--aws-instance-profile`/`AWS_INSTANCE_PROFILE`. */
+  instanceProfile?: boolean | undefined;
+  /** `AWS_REGION`. */
+  region?: string | undefined;
+  /** `WALE_S3_ENDPOINT`, unparsed (see `parseS3Endpoint`). */
+  endpoint?: string | undefined;
+  /** `WALE_S3_STORAGE_CLASS`. */
+  storageClass?: string | undefined;
+  /** `WALE_S3_SSE`, unparsed (see `s3Sse` in s3.ts). */
+  sse?: string | undefined;
+}
 
 /** A parsed `WALE_S3_ENDPOINT`. */
 export interface S3Endpoint {
@@ -85,9 +108,9 @@ export interface S3Addressing {
 }
 
 /** Region and addressing for `bucket` from `AWS_REGION` and `WALE_S3_ENDPOINT`. */
-export function s3Addressing(env: Readonly<Record<string, string>>, bucket: string): S3Addressing {
-  const region = nonEmpty(env["AWS_REGION"]);
-  const endpointText = nonEmpty(env["WALE_S3_ENDPOINT"]);
+export function s3Addressing(settings: S3Settings, bucket: string): S3Addressing {
+  const region = nonEmpty(settings.region);
+  const endpointText = nonEmpty(settings.endpoint);
   if (endpointText === undefined) {
     if (region === undefined) {
       throw new ConfigError("must define one of AWS_REGION or WALE_S3_ENDPOINT", {
@@ -162,11 +185,10 @@ const ACCESS_KEY_HINT = "Define the environment variable AWS_ACCESS_KEY_ID (or p
 
 /** Resolves the credential source (see the module doc) and fetches credentials once. */
 export async function s3Credentials(
-  settings: StoreSettings,
+  settings: S3Settings,
   timeouts: { connectTimeoutMs: number },
 ): Promise<S3Credentials | S3CredentialProvider> {
-  const env = settings.env;
-  if (settings.awsInstanceProfile === true) {
+  if (settings.instanceProfile === true) {
     const provider = memoize(fromInstanceMetadata({
       timeout: Math.min(timeouts.connectTimeoutMs, 2_000),
       maxRetries: 2,
@@ -183,9 +205,9 @@ export async function s3Credentials(
     }
     return provider;
   }
-  const keyId = nonEmpty(settings.awsAccessKeyId);
-  const secret = nonEmpty(env["AWS_SECRET_ACCESS_KEY"]);
-  const token = nonEmpty(env["AWS_SESSION_TOKEN"]) ?? nonEmpty(env["AWS_SECURITY_TOKEN"]);
+  const keyId = nonEmpty(settings.accessKeyId);
+  const secret = nonEmpty(settings.secretAccessKey);
+  const token = nonEmpty(settings.sessionToken);
   if (keyId !== undefined) {
     if (secret === undefined) {
       throw new ConfigError("AWS Secret Key credential is required but not provided", {

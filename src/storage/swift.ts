@@ -26,8 +26,9 @@
 import { ConfigError, isNotFound, StoreError } from "../errors.ts";
 import type { StoreSettings } from "./open.ts";
 import type { ParsedPrefix } from "./prefix.ts";
-import { BlockReader, BufferBudget, BufferPool } from "./blocks.ts";
-import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
+import { BufferBudget } from "./blocks.ts";
+import { type PartUpload, putInParts } from "./upload_engine.ts";
+import { checkKey, checkKeyPrefix } from "./keys.ts";
 import {
   answerOf,
   type BodyAnswer,
@@ -35,11 +36,11 @@ import {
   resumableGet,
   type ResumePoint,
 } from "./resume.ts";
-import { type RetryPolicy, retryPolicyFromEnv, withRetries } from "./retrying.ts";
+import { type RetryPolicy, retryPolicyOf, withRetries } from "./retrying.ts";
 import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
 import { type SwiftAuthSettings, swiftAuthSettings } from "./swift_auth.ts";
 import { BULK_DELETE_MAX, SwiftClient, SwiftHttpError } from "./swift_client.ts";
-import { putManifest, UPLOAD_CONCURRENCY, uploadSegments } from "./swift_slo.ts";
+import { putManifest, segmentUploader, UPLOAD_CONCURRENCY } from "./swift_slo.ts";
 
 /** Segment size of large objects, and the largest object sent in one PUT (a 16 MiB WAL
  * segment plus lzop's framing fits). */
@@ -93,71 +94,62 @@ export class SwiftStore implements Store {
     return `/${this.pathPrefix}${key}`;
   }
 
-  async put(
-    key: string,
-    body: ReadableStream<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<void> {
-    await checkPutKey(key, body);
+  put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<void> {
     const client = this.#client;
-    const info = await client.info();
-    const blocks = new BlockReader(body);
-    const signal = options.signal;
-    const onAbort = () => void blocks.cancel(signal?.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
     const contentType = options.contentType ?? "application/octet-stream";
-    const path = client.objectPath(this.#name(key));
+    const signal = options.signal;
+    return putInParts(body, {
+      key,
+      options,
+      partSize: async () =>
+        Math.min(this.#o.segmentSize ?? SEGMENT_SIZE, (await client.info()).maxFileSize),
+      queueSize: UPLOAD_CONCURRENCY,
+      budget: this.#budget,
+      url: this.url(key),
+      single: async (data) => {
+        await client.putBuffer(client.objectPath(this.#name(key)), data, {
+          contentType,
+          key,
+          signal,
+        });
+      },
+      begin: () => Promise.resolve(this.#largeUpload(key, contentType, signal)),
+    });
+  }
+
+  /**
+   * A Static Large Object: segments under a fresh upload directory, then the manifest; a
+   * failed upload's segments are deleted, and once the manifest is stored, the segments of
+   * the key's earlier versions.
+   */
+  #largeUpload(key: string, contentType: string, signal: AbortSignal | undefined): PartUpload {
+    const client = this.#client;
     const segDir = `${SEGMENT_DIR}${this.pathPrefix}${key}/`;
     const uploadDir = `${segDir}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}/`;
-    let started = false;
-    let committed = false;
-    const size = Math.min(this.#o.segmentSize ?? SEGMENT_SIZE, info.maxFileSize);
-    const pool = new BufferPool(size, UPLOAD_CONCURRENCY + 1, this.#budget);
-    try {
-      const { buf, n, single } = await blocks.firstPart(pool, signal);
-      if (single) {
-        checkSize(n, options.size, this.url(key));
-        const data = new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, n);
-        await client.putBuffer(path, data, { contentType, key, signal });
-        return;
-      }
-      started = true;
-      const entries = await uploadSegments({
-        client,
-        pool,
-        first: buf.subarray(0, n),
-        blocks,
-        dir: uploadDir,
-        key,
-        signal,
-      });
-      checkSize(blocks.total, options.size, this.url(key));
-      await putManifest(client, this.#name(key), entries, {
-        dir: uploadDir,
-        maxEntries: info.maxManifestSegments,
-        contentType,
-        key,
-        url: this.url(key),
-        signal,
-      });
-      committed = true;
+    const segments = segmentUploader(client, uploadDir, key);
+    return {
+      part: segments.part,
+      commit: async () => {
+        await putManifest(client, this.#name(key), segments.entries, {
+          dir: uploadDir,
+          maxEntries: (await client.info()).maxManifestSegments,
+          contentType,
+          key,
+          url: this.url(key),
+          signal,
+        });
+      },
+      abort: () => this.#deleteSegments(uploadDir, () => true),
       // Segments of earlier versions of this key are garbage now (only `<upload id>/<n>`
       // right below segDir: deeper names belong to keys below this one). Best effort: the
       // object is stored; a failure here only leaves garbage behind.
-      await this.#deleteSegments(
-        segDir,
-        (name) => name.slice(segDir.length).split("/").length === 2 && !name.startsWith(uploadDir),
-      ).catch(() => {});
-    } catch (err) {
-      await blocks.cancel(err);
-      if (started && !committed) {
-        await this.#deleteSegments(uploadDir, () => true).catch(() => {});
-      }
-      throw err;
-    } finally {
-      pool.close();
-      signal?.removeEventListener("abort", onAbort);
-    }
+      after: () =>
+        this.#deleteSegments(
+          segDir,
+          (name) =>
+            name.slice(segDir.length).split("/").length === 2 && !name.startsWith(uploadDir),
+        ).catch(() => {}),
+    };
   }
 
   async get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
@@ -408,20 +400,12 @@ export class SwiftStore implements Store {
   }
 }
 
-function checkSize(actual: number, declared: number | undefined, url: string): void {
-  if (declared !== undefined && declared !== actual) {
-    throw new StoreError("upload source had an unexpected length", {
-      detail: `${url}: ${actual} bytes read, ${declared} declared.`,
-    });
-  }
-}
-
-/** Builds the Swift store for `prefix` from the SWIFT_* variables (§2.4, §11.3). */
+/** Builds the Swift store for `prefix` from the Swift settings (§2.4, §11.3). */
 export function openSwiftStore(prefix: ParsedPrefix, settings: StoreSettings): Promise<Store> {
   try {
-    const env = settings.env;
-    const auth = swiftAuthSettings(env);
-    const raw = env["SWIFT_TEST_MAX_FILE_SIZE"];
+    const swift = settings.swift ?? {};
+    const auth = swiftAuthSettings(swift);
+    const raw = swift.testMaxFileSize;
     let maxFileSize: number | undefined;
     if (raw !== undefined && raw !== "") {
       maxFileSize = Number(raw);
@@ -437,7 +421,7 @@ export function openSwiftStore(prefix: ParsedPrefix, settings: StoreSettings): P
         container: prefix.storeName,
         pathPrefix: prefix.pathPrefix,
         auth,
-        policy: retryPolicyFromEnv(env, settings.retries),
+        policy: retryPolicyOf(settings.retry),
         maxFileSize,
       }),
     );

@@ -38,16 +38,31 @@ export interface SwiftSession {
   token: string;
 }
 
-function opt(env: Readonly<Record<string, string>>, name: string): string | undefined {
-  const v = env[name];
+/**
+ * The SWIFT_* variables as the operator wrote them, resolved by the CLI from the configuration
+ * table (src/cli/options.ts); `swiftAuthSettings` validates them when a Swift store opens.
+ */
+export type SwiftSettings =
+  & { [K in Exclude<keyof SwiftAuthSettings, "key">]?: string | undefined }
+  & {
+    /** `SWIFT_PASSWORD` (`SwiftAuthSettings.key`). */
+    password?: string | undefined;
+    /** `SWIFT_TEST_MAX_FILE_SIZE`, a test hook (swift.ts). */
+    testMaxFileSize?: string | undefined;
+  };
+
+function opt(v: string | undefined): string | undefined {
   return v === undefined || v === "" ? undefined : v;
 }
 
-/** Reads the SWIFT_* variables; throws `ConfigError` for missing or invalid ones. */
-export function swiftAuthSettings(env: Readonly<Record<string, string>>): SwiftAuthSettings {
-  const missing = ["SWIFT_AUTHURL", "SWIFT_USER", "SWIFT_PASSWORD"].filter((n) =>
-    opt(env, n) === undefined && !(n === "SWIFT_USER" && opt(env, "SWIFT_USER_ID"))
-  );
+/** Validates the Swift settings; throws `ConfigError` for missing or invalid ones. */
+export function swiftAuthSettings(s: SwiftSettings): SwiftAuthSettings {
+  const given: Record<string, string | undefined> = {
+    SWIFT_AUTHURL: opt(s.authUrl),
+    SWIFT_USER: opt(s.user) ?? opt(s.userId),
+    SWIFT_PASSWORD: opt(s.password),
+  };
+  const missing = Object.keys(given).filter((n) => given[n] === undefined);
   if (missing.length > 0) {
     // WAL-E passed missing values on as None and failed later; we fail at once and clearly.
     throw new ConfigError(`Swift credentials are incomplete: ${missing.join(", ")} not set`, {
@@ -55,7 +70,7 @@ export function swiftAuthSettings(env: Readonly<Record<string, string>>): SwiftA
         "environment).",
     });
   }
-  const version = (opt(env, "SWIFT_AUTH_VERSION") ?? "2").replace(/^v/i, "");
+  const version = (opt(s.authVersion) ?? "2").replace(/^v/i, "");
   const authVersion = version === "1" || version === "1.0"
     ? "1"
     : version === "2" || version === "2.0"
@@ -65,28 +80,28 @@ export function swiftAuthSettings(env: Readonly<Record<string, string>>): SwiftA
     : undefined;
   if (authVersion === undefined) {
     throw new ConfigError("invalid SWIFT_AUTH_VERSION", {
-      detail: `SWIFT_AUTH_VERSION is "${env["SWIFT_AUTH_VERSION"]}".`,
+      detail: `SWIFT_AUTH_VERSION is "${s.authVersion}".`,
       hint: "Set SWIFT_AUTH_VERSION to 1, 2 or 3.",
     });
   }
   return {
-    authUrl: opt(env, "SWIFT_AUTHURL") ?? "",
-    user: opt(env, "SWIFT_USER") ?? "",
-    key: opt(env, "SWIFT_PASSWORD") ?? "",
+    authUrl: opt(s.authUrl) ?? "",
+    user: opt(s.user) ?? "",
+    key: opt(s.password) ?? "",
     authVersion,
-    tenantName: opt(env, "SWIFT_TENANT"),
-    tenantId: opt(env, "SWIFT_TENANT_ID"),
-    region: opt(env, "SWIFT_REGION"),
-    endpointType: opt(env, "SWIFT_ENDPOINT_TYPE") ?? "publicURL",
-    userId: opt(env, "SWIFT_USER_ID"),
-    userDomainId: opt(env, "SWIFT_USER_DOMAIN_ID"),
-    userDomainName: opt(env, "SWIFT_USER_DOMAIN_NAME"),
-    projectId: opt(env, "SWIFT_PROJECT_ID"),
-    projectName: opt(env, "SWIFT_PROJECT_NAME"),
-    projectDomainId: opt(env, "SWIFT_PROJECT_DOMAIN_ID"),
-    projectDomainName: opt(env, "SWIFT_PROJECT_DOMAIN_NAME"),
-    domainId: opt(env, "SWIFT_DOMAIN_ID"),
-    domainName: opt(env, "SWIFT_DOMAIN_NAME"),
+    tenantName: opt(s.tenantName),
+    tenantId: opt(s.tenantId),
+    region: opt(s.region),
+    endpointType: opt(s.endpointType) ?? "publicURL",
+    userId: opt(s.userId),
+    userDomainId: opt(s.userDomainId),
+    userDomainName: opt(s.userDomainName),
+    projectId: opt(s.projectId),
+    projectName: opt(s.projectName),
+    projectDomainId: opt(s.projectDomainId),
+    projectDomainName: opt(s.projectDomainName),
+    domainId: opt(s.domainId),
+    domainName: opt(s.domainName),
   };
 }
 

@@ -14,7 +14,6 @@
  * sub-manifests `.../<upload id>/m<level>-<8-digit index>`.
  */
 import { createHash } from "node:crypto";
-import { type BlockReader, type BufferPool, sendBlocks } from "./blocks.ts";
 import { type SwiftClient, verifyEtag } from "./swift_client.ts";
 
 /**
@@ -33,36 +32,31 @@ export interface SloEntry {
   size: number;
 }
 
-/** What `uploadSegments` needs. */
-export interface SegmentUpload {
-  client: SwiftClient;
-  /** Buffers of the segment size; `first` came from it and is full. */
-  pool: BufferPool;
-  first: Uint8Array;
-  blocks: BlockReader;
-  /** Name prefix of this upload's segments, ending in `/`. */
-  dir: string;
-  key: string;
-  signal: AbortSignal | undefined;
-}
-
 /**
- * Uploads `first` and the rest of `blocks` as segments under `dir`, in order. On failure the
- * segments already stored are left for the caller to delete.
+ * The part callback of a large upload: part `index` becomes the segment `<dir><index>`, and
+ * `entries` lists the segments in order (an entry's ETag is filled once its PUT answers). On
+ * failure the segments already stored are left for the caller to delete.
  */
-export async function uploadSegments(u: SegmentUpload): Promise<SloEntry[]> {
+export function segmentUploader(
+  client: SwiftClient,
+  dir: string,
+  key: string,
+): {
+  part: (index: number, data: Uint8Array, signal: AbortSignal) => Promise<void>;
+  entries: SloEntry[];
+} {
   const entries: SloEntry[] = [];
-  await sendBlocks(u.blocks, u.pool, u.first, async (index, data, signal) => {
-    const name = `${u.dir}${String(index).padStart(8, "0")}`;
+  const part = async (index: number, data: Uint8Array, signal: AbortSignal) => {
+    const name = `${dir}${String(index).padStart(8, "0")}`;
     const entry: SloEntry = { name, etag: "", size: data.length };
     entries.push(entry);
-    entry.etag = await u.client.putBuffer(
-      u.client.objectPath(entry.name),
+    entry.etag = await client.putBuffer(
+      client.objectPath(entry.name),
       data as Uint8Array<ArrayBuffer>,
-      { contentType: "application/octet-stream", key: u.key, signal },
+      { contentType: "application/octet-stream", key, signal },
     );
-  }, u.signal);
-  return entries;
+  };
+  return { part, entries };
 }
 
 /** Swift's ETag of a Static Large Object: the MD5 of its entries' ETags, concatenated. */

@@ -4,7 +4,7 @@
  * line of help fails here. Secrets are marked as such.
  */
 import assert from "node:assert/strict";
-import { SECRET_VARIABLES } from "../../src/redact.ts";
+import { SECRET_VARIABLES } from "../../src/cli/options.ts";
 import { runInProcess } from "../support/wal_e.ts";
 
 /** Test hooks of the Swift backend, read only by the test servers' harness. */

@@ -11,15 +11,19 @@ import { newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
 import { streamOf } from "../support/streams.ts";
 import { runInProcess } from "../support/wal_e.ts";
 import { FIXTURE } from "../support/wale_fixture.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 /** Uploads the fixture under WAL-E's names, in objects.tsv order (LATEST = the last sentinel). */
 async function seed(env: Record<string, string>): Promise<void> {
   const url = env["WALE_S3_PREFIX"] ?? env["WALE_WABS_PREFIX"] ?? "";
-  const store = await openStore(url, {
-    env,
-    awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
-    wabsAccountName: env["WABS_ACCOUNT_NAME"],
-  });
+  const store = await openStore(
+    url,
+    settingsOf({
+      env,
+      awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
+      wabsAccountName: env["WABS_ACCOUNT_NAME"],
+    }),
+  );
   try {
     const tsv = (await Deno.readTextFile(join(FIXTURE, "objects.tsv"))).trim().split("\n").slice(1);
     let sentinels = 0;

@@ -35,6 +35,7 @@ import {
   tempauthEnv,
 } from "../support/swift.ts";
 import { runWalE } from "../support/wal_e.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 /** Fast failure for the tests: 1 s of silence is a stall. */
 const FAULT_ENV = { WALE_REQUEST_TIMEOUT: "1" };
@@ -63,11 +64,14 @@ const BACKENDS: Record<string, () => Promise<Place>> = {
     const r = await rgw();
     const bucket = await newBucket(r, "faults");
     const open = (endpoint: string, env: Record<string, string> = {}) =>
-      openS3Store(parsePrefix(`s3://${bucket}/pg`), {
-        env: { WALE_S3_ENDPOINT: endpoint, AWS_SECRET_ACCESS_KEY: r.secretKey, ...env },
-        awsAccessKeyId: r.accessKey,
-        retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
-      });
+      openS3Store(
+        parsePrefix(`s3://${bucket}/pg`),
+        settingsOf({
+          env: { WALE_S3_ENDPOINT: endpoint, AWS_SECRET_ACCESS_KEY: r.secretKey, ...env },
+          awsAccessKeyId: r.accessKey,
+          retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
+        }),
+      );
     return {
       storeName: bucket,
       upstreamPort: portOf(r.endpoint),
@@ -80,11 +84,14 @@ const BACKENDS: Record<string, () => Promise<Place>> = {
     const a = await azurite();
     const container = await newAzureContainer(a, "faults");
     const open = (endpoint: string, env: Record<string, string> = {}) =>
-      openWabsStore(parsePrefix(`wabs://${container}/pg`), {
-        env: { WALE_WABS_ENDPOINT: endpoint, WABS_ACCESS_KEY: AZURITE_KEY, ...env },
-        wabsAccountName: AZURITE_ACCOUNT,
-        retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
-      });
+      openWabsStore(
+        parsePrefix(`wabs://${container}/pg`),
+        settingsOf({
+          env: { WALE_WABS_ENDPOINT: endpoint, WABS_ACCESS_KEY: AZURITE_KEY, ...env },
+          wabsAccountName: AZURITE_ACCOUNT,
+          retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
+        }),
+      );
     return {
       storeName: container,
       upstreamPort: a.port,
@@ -106,10 +113,13 @@ async function swiftPlace(directEnv: Record<string, string>): Promise<Place> {
   const container = await newSwiftContainer(admin, "faults");
   const auth = tempauthEnv(s);
   const open = (authUrl: string, env: Record<string, string> = {}) =>
-    openSwiftStore(parsePrefix(`swift://${container}/pg`), {
-      env: { ...auth, SWIFT_AUTHURL: authUrl, ...env },
-      retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
-    });
+    openSwiftStore(
+      parsePrefix(`swift://${container}/pg`),
+      settingsOf({
+        env: { ...auth, SWIFT_AUTHURL: authUrl, ...env },
+        retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
+      }),
+    );
   const authUrl = new URL(auth["SWIFT_AUTHURL"] ?? "");
   return {
     storeName: container,
@@ -290,10 +300,13 @@ Deno.test({
     const r = await rgw();
     const bucket = await newBucket(r, "sweep");
     const c = adminClient(r);
-    const store = await openS3Store(parsePrefix(`s3://${bucket}/pg`), {
-      env: { WALE_S3_ENDPOINT: r.waleEndpoint, AWS_SECRET_ACCESS_KEY: r.secretKey },
-      awsAccessKeyId: r.accessKey,
-    });
+    const store = await openS3Store(
+      parsePrefix(`s3://${bucket}/pg`),
+      settingsOf({
+        env: { WALE_S3_ENDPOINT: r.waleEndpoint, AWS_SECRET_ACCESS_KEY: r.secretKey },
+        awsAccessKeyId: r.accessKey,
+      }),
+    );
     try {
       // What killed backup-pushes left: uploads created and never completed nor aborted.
       for (const Key of ["pg/basebackups_005/b1/part_0", "pg/wal_005/x", "other/part_0"]) {

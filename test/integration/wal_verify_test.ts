@@ -14,6 +14,7 @@ import { openStore } from "../../src/storage/open.ts";
 import { giveToPostgres, makeSharedTempDir, PG_BIN, PgCluster, sh } from "../support/postgres.ts";
 import { newBucket, rgw, s3Env } from "../support/rgw.ts";
 import { runWalE, writeWrapper } from "../support/wal_e.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 const STORES: Record<string, (tmp: string) => Promise<Record<string, string>>> = {
   "local store": async (tmp) => {
@@ -100,10 +101,13 @@ async function archiveWithBackup(
 }
 
 async function deleteSegments(env: Record<string, string>, segments: string[]): Promise<void> {
-  const store = await openStore(env["WALE_FILE_PREFIX"] ?? env["WALE_S3_PREFIX"], {
-    env,
-    awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
-  });
+  const store = await openStore(
+    env["WALE_FILE_PREFIX"] ?? env["WALE_S3_PREFIX"],
+    settingsOf({
+      env,
+      awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
+    }),
+  );
   try {
     for (const s of segments) assert.ok(await store.exists(walKey(s)), `${s} was archived`);
     await store.deleteMany(segments.map(walKey));

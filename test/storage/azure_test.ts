@@ -23,12 +23,16 @@ import {
 } from "../support/azurite.ts";
 import { runWalE } from "../support/wal_e.ts";
 import { storeContract } from "./store_contract.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 function open(a: Azurite, container: string, path = "pg", env: Record<string, string> = {}) {
-  return openWabsStore(parsePrefix(`wabs://${container}/${path}`), {
-    env: { WALE_WABS_ENDPOINT: a.endpoint, WABS_ACCESS_KEY: AZURITE_KEY, ...env },
-    wabsAccountName: AZURITE_ACCOUNT,
-  });
+  return openWabsStore(
+    parsePrefix(`wabs://${container}/${path}`),
+    settingsOf({
+      env: { WALE_WABS_ENDPOINT: a.endpoint, WABS_ACCESS_KEY: AZURITE_KEY, ...env },
+      wabsAccountName: AZURITE_ACCOUNT,
+    }),
+  );
 }
 
 storeContract("wabs (Azurite)", async () => {
@@ -129,11 +133,11 @@ Deno.test("wabs: errors by code: wrong key, missing container, missing blob", as
 Deno.test("wabs: WAL-E's messages for a missing account or credential; endpoint syntax", async () => {
   const prefix = parsePrefix("wabs://c/pg");
   await assert.rejects(
-    () => openWabsStore(prefix, { env: { WABS_ACCESS_KEY: "k" } }),
+    () => openWabsStore(prefix, settingsOf({ env: { WABS_ACCESS_KEY: "k" } })),
     (e: unknown) => e instanceof ConfigError && e.message === "WABS account name is undefined",
   );
   await assert.rejects(
-    () => openWabsStore(prefix, { env: {}, wabsAccountName: "acct" }),
+    () => openWabsStore(prefix, settingsOf({ env: {}, wabsAccountName: "acct" })),
     (e: unknown) =>
       e instanceof ConfigError &&
       e.message === "WABS access credentials is required but not provided",

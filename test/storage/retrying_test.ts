@@ -8,10 +8,11 @@ import {
   DEFAULT_RETRY_POLICY,
   guardedStream,
   type RetryPolicy,
-  retryPolicyFromEnv,
+  retryPolicyOf,
   withRetries,
 } from "../../src/storage/retrying.ts";
 import { openS3Store } from "../../src/storage/s3.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 const FAST: RetryPolicy = { ...DEFAULT_RETRY_POLICY, baseDelayMs: 1, maxDelayMs: 2 };
 
@@ -24,12 +25,32 @@ function sdkError(status: number | undefined, name: string, code?: string): Erro
 }
 
 Deno.test("retry policy: 5 attempts by default, WALE_RETRIES when set, ≤ 0 unlimited", () => {
-  assert.equal(retryPolicyFromEnv({}, undefined).attempts, 5);
-  assert.equal(retryPolicyFromEnv({ WALE_RETRIES: "2" }, 2).attempts, 2);
-  assert.equal(retryPolicyFromEnv({ WALE_RETRIES: "0" }, 0).attempts, Infinity);
-  assert.equal(retryPolicyFromEnv({ WALE_REQUEST_TIMEOUT: "1.5" }, undefined).idleTimeoutMs, 1500);
-  assert.equal(retryPolicyFromEnv({ WALE_REQUEST_TIMEOUT: "1" }, undefined).connectTimeoutMs, 1000);
-  assert.throws(() => retryPolicyFromEnv({ WALE_REQUEST_TIMEOUT: "soon" }, undefined), ConfigError);
+  assert.equal(retryPolicyOf(settingsOf({ env: {}, retries: undefined }).retry).attempts, 5);
+  assert.equal(
+    retryPolicyOf(settingsOf({ env: { WALE_RETRIES: "2" }, retries: 2 }).retry).attempts,
+    2,
+  );
+  assert.equal(
+    retryPolicyOf(settingsOf({ env: { WALE_RETRIES: "0" }, retries: 0 }).retry).attempts,
+    Infinity,
+  );
+  assert.equal(
+    retryPolicyOf(settingsOf({ env: { WALE_REQUEST_TIMEOUT: "1.5" }, retries: undefined }).retry)
+      .idleTimeoutMs,
+    1500,
+  );
+  assert.equal(
+    retryPolicyOf(settingsOf({ env: { WALE_REQUEST_TIMEOUT: "1" }, retries: undefined }).retry)
+      .connectTimeoutMs,
+    1000,
+  );
+  assert.throws(
+    () =>
+      retryPolicyOf(
+        settingsOf({ env: { WALE_REQUEST_TIMEOUT: "soon" }, retries: undefined }).retry,
+      ),
+    ConfigError,
+  );
 });
 
 Deno.test("back-off is exponential with full jitter, capped", () => {
@@ -158,16 +179,19 @@ function s3Error(status: number, code: string): Response {
 }
 
 function storeFor(port: number, env: Record<string, string> = {}, prefix = "s3://bkt/pg") {
-  return openS3Store(parsePrefix(prefix), {
-    env: {
-      WALE_S3_ENDPOINT: `http+path://127.0.0.1:${port}`,
-      AWS_SECRET_ACCESS_KEY: "secret",
-      ...env,
-    },
-    awsAccessKeyId: "AKIDTEST",
-    // As the CLI resolves it: WALE_RETRIES parsed, undefined when unset.
-    retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
-  });
+  return openS3Store(
+    parsePrefix(prefix),
+    settingsOf({
+      env: {
+        WALE_S3_ENDPOINT: `http+path://127.0.0.1:${port}`,
+        AWS_SECRET_ACCESS_KEY: "secret",
+        ...env,
+      },
+      awsAccessKeyId: "AKIDTEST",
+      // As the CLI resolves it: WALE_RETRIES parsed, undefined when unset.
+      retries: env["WALE_RETRIES"] === undefined ? undefined : Number(env["WALE_RETRIES"]),
+    }),
+  );
 }
 
 Deno.test("S3 PUT: WAL-E's headers, plain body, retried on 503 until it succeeds", async () => {

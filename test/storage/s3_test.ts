@@ -13,12 +13,16 @@ import { startImds } from "../support/imds.ts";
 import { adminClient, newBucket, type Rgw, rgw, s3Env } from "../support/rgw.ts";
 import { runWalE } from "../support/wal_e.ts";
 import { storeContract } from "./store_contract.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 async function open(r: Rgw, bucket: string, path = "pg", env: Record<string, string> = {}) {
-  return await openS3Store(parsePrefix(`s3://${bucket}/${path}`), {
-    env: { WALE_S3_ENDPOINT: r.waleEndpoint, AWS_SECRET_ACCESS_KEY: r.secretKey, ...env },
-    awsAccessKeyId: env["AWS_ACCESS_KEY_ID"] ?? r.accessKey,
-  });
+  return await openS3Store(
+    parsePrefix(`s3://${bucket}/${path}`),
+    settingsOf({
+      env: { WALE_S3_ENDPOINT: r.waleEndpoint, AWS_SECRET_ACCESS_KEY: r.secretKey, ...env },
+      awsAccessKeyId: env["AWS_ACCESS_KEY_ID"] ?? r.accessKey,
+    }),
+  );
 }
 
 storeContract("s3 (Ceph RGW)", async () => {

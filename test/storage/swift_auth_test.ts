@@ -19,18 +19,22 @@ import {
   v3Request,
 } from "../../src/storage/swift_auth.ts";
 import { newContainer, swift, type SwiftServer } from "../support/swift.ts";
+import { settingsOf, swiftOf } from "../support/store_settings.ts";
 
 const BASE = { SWIFT_AUTHURL: "http://k:5000", SWIFT_USER: "u", SWIFT_PASSWORD: "p" };
 
 Deno.test("swift auth: settings default to v2 and publicURL; bad values are ConfigErrors", () => {
-  const s = swiftAuthSettings(BASE);
+  const s = swiftAuthSettings(swiftOf(BASE));
   assert.equal(s.authVersion, "2");
   assert.equal(s.endpointType, "publicURL");
-  assert.equal(swiftAuthSettings({ ...BASE, SWIFT_AUTH_VERSION: "3" }).authVersion, "3");
-  assert.equal(swiftAuthSettings({ ...BASE, SWIFT_AUTH_VERSION: "1.0" }).authVersion, "1");
-  assert.throws(() => swiftAuthSettings({ ...BASE, SWIFT_AUTH_VERSION: "4" }), ConfigError);
+  assert.equal(swiftAuthSettings(swiftOf({ ...BASE, SWIFT_AUTH_VERSION: "3" })).authVersion, "3");
+  assert.equal(swiftAuthSettings(swiftOf({ ...BASE, SWIFT_AUTH_VERSION: "1.0" })).authVersion, "1");
   assert.throws(
-    () => swiftAuthSettings({ SWIFT_AUTHURL: "http://k" }),
+    () => swiftAuthSettings(swiftOf({ ...BASE, SWIFT_AUTH_VERSION: "4" })),
+    ConfigError,
+  );
+  assert.throws(
+    () => swiftAuthSettings(swiftOf({ SWIFT_AUTHURL: "http://k" })),
     /SWIFT_USER, SWIFT_PASSWORD not set/,
   );
 });
@@ -43,20 +47,20 @@ Deno.test("swift auth: a version-less Keystone URL gets /v2.0 or /v3", () => {
 });
 
 Deno.test("swift auth: v2 tenant from SWIFT_TENANT or tenant:user; v3 project scope", () => {
-  assert.deepEqual(v2Request(swiftAuthSettings({ ...BASE, SWIFT_USER: "t:u" })), {
+  assert.deepEqual(v2Request(swiftAuthSettings(swiftOf({ ...BASE, SWIFT_USER: "t:u" }))), {
     auth: { passwordCredentials: { username: "u", password: "p" }, tenantName: "t" },
   });
   assert.deepEqual(
-    v2Request(swiftAuthSettings({ ...BASE, SWIFT_TENANT: "x", SWIFT_TENANT_ID: "id1" })),
+    v2Request(swiftAuthSettings(swiftOf({ ...BASE, SWIFT_TENANT: "x", SWIFT_TENANT_ID: "id1" }))),
     { auth: { passwordCredentials: { username: "u", password: "p" }, tenantId: "id1" } },
   );
   assert.deepEqual(
-    v3Request(swiftAuthSettings({
+    v3Request(swiftAuthSettings(swiftOf({
       ...BASE,
       SWIFT_PROJECT_NAME: "pr",
       SWIFT_USER_DOMAIN_NAME: "Default",
       SWIFT_PROJECT_DOMAIN_ID: "d1",
-    })),
+    }))),
     {
       auth: {
         identity: {
@@ -68,13 +72,13 @@ Deno.test("swift auth: v2 tenant from SWIFT_TENANT or tenant:user; v3 project sc
     },
   );
   const byId = v3Request(
-    swiftAuthSettings({ ...BASE, SWIFT_USER_ID: "uid", SWIFT_PROJECT_ID: "pid" }),
+    swiftAuthSettings(swiftOf({ ...BASE, SWIFT_USER_ID: "uid", SWIFT_PROJECT_ID: "pid" })),
   );
   assert.deepEqual(byId["auth"], {
     identity: { methods: ["password"], password: { user: { id: "uid", password: "p" } } },
     scope: { project: { id: "pid" } },
   });
-  const domainScoped = v3Request(swiftAuthSettings({ ...BASE, SWIFT_DOMAIN_NAME: "dom" }));
+  const domainScoped = v3Request(swiftAuthSettings(swiftOf({ ...BASE, SWIFT_DOMAIN_NAME: "dom" })));
   assert.deepEqual((domainScoped["auth"] as Record<string, unknown>)["scope"], {
     domain: { name: "dom" },
   });
@@ -130,7 +134,10 @@ Deno.test({
           ...(region === undefined ? {} : { SWIFT_REGION: region }),
           ...(type === undefined ? {} : { SWIFT_ENDPOINT_TYPE: type }),
         });
-        const session = await authenticate(swiftAuthSettings(env), AbortSignal.timeout(30_000));
+        const session = await authenticate(
+          swiftAuthSettings(swiftOf(env)),
+          AbortSignal.timeout(30_000),
+        );
         assert.ok(
           session.storageUrl.startsWith(`${want}/v1/AUTH_`),
           `v${version} ${region}/${type}: ${session.storageUrl}`,
@@ -139,18 +146,18 @@ Deno.test({
     }
     // Domain by name and the version-less URL work too.
     const named = await authenticate(
-      swiftAuthSettings(ksEnv(s, "3", {
+      swiftAuthSettings(swiftOf(ksEnv(s, "3", {
         SWIFT_USER_DOMAIN_ID: "",
         SWIFT_USER_DOMAIN_NAME: "Default",
         SWIFT_PROJECT_DOMAIN_NAME: "Default",
-      })),
+      }))),
       AbortSignal.timeout(30_000),
     );
     assert.ok(named.storageUrl.startsWith(`${k1}/v1/AUTH_`));
     await assert.rejects(
       () =>
         authenticate(
-          swiftAuthSettings(ksEnv(s, "3", { SWIFT_REGION: "Nowhere" })),
+          swiftAuthSettings(swiftOf(ksEnv(s, "3", { SWIFT_REGION: "Nowhere" }))),
           AbortSignal.timeout(30_000),
         ),
       /no Swift endpoint in region "Nowhere"/,
@@ -159,7 +166,7 @@ Deno.test({
       await assert.rejects(
         () =>
           authenticate(
-            swiftAuthSettings(ksEnv(s, version, { SWIFT_PASSWORD: "wrong" })),
+            swiftAuthSettings(swiftOf(ksEnv(s, version, { SWIFT_PASSWORD: "wrong" }))),
             AbortSignal.timeout(30_000),
           ),
         (e: unknown) => {
@@ -179,9 +186,12 @@ Deno.test({
     const s = await server();
     for (const version of ["3", "2"] as const) {
       const env = ksEnv(s, version, { SWIFT_REGION: "RegionTwo" });
-      const session = await authenticate(swiftAuthSettings(env), AbortSignal.timeout(30_000));
+      const session = await authenticate(
+        swiftAuthSettings(swiftOf(env)),
+        AbortSignal.timeout(30_000),
+      );
       const c = await newContainer({ url: session.storageUrl, token: session.token }, "ks");
-      const store = await openSwiftStore(parsePrefix(`swift://${c}/pg`), { env });
+      const store = await openSwiftStore(parsePrefix(`swift://${c}/pg`), settingsOf({ env }));
       await store.put("wal_005/a.lzo", ReadableStream.from([new Uint8Array([4, 2])]));
       const got = new Uint8Array(
         await new Response(await store.get("wal_005/a.lzo")).arrayBuffer(),

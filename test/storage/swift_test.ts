@@ -25,6 +25,7 @@ import {
   tempauthEnv,
 } from "../support/swift.ts";
 import { storeContract } from "./store_contract.ts";
+import { settingsOf, swiftOf } from "../support/store_settings.ts";
 
 const MAX_FILE = 4 * 1024 * 1024;
 const server = (): Promise<SwiftServer> => swift({ maxFileSize: MAX_FILE, listingLimit: 100 });
@@ -35,9 +36,12 @@ async function open(
   path = "pg",
   env: Record<string, string> = {},
 ): Promise<Store> {
-  return await openSwiftStore(parsePrefix(`swift://${container}/${path}`), {
-    env: { ...tempauthEnv(s), ...env },
-  });
+  return await openSwiftStore(
+    parsePrefix(`swift://${container}/${path}`),
+    settingsOf({
+      env: { ...tempauthEnv(s), ...env },
+    }),
+  );
 }
 
 /** `b` as 100 KB chunks of unknown total length. */
@@ -141,7 +145,7 @@ Deno.test("swift: a stream up to one segment is one plain object, a longer one a
   const store = new SwiftStore({
     container: c,
     pathPrefix: "pg/",
-    auth: swiftAuthSettings(tempauthEnv(s)),
+    auth: swiftAuthSettings(swiftOf(tempauthEnv(s))),
     policy: DEFAULT_RETRY_POLICY,
     segmentSize: 1024 * 1024,
   });
@@ -212,10 +216,13 @@ Deno.test("swift: errors are clear one-liners", async () => {
   });
   assert.deepEqual(await rawNames(admin, c), []);
   // Nothing listens: bounded retries, then a clear error.
-  const down = await openSwiftStore(parsePrefix(`swift://${c}/pg`), {
-    env: { ...tempauthEnv(s), SWIFT_AUTHURL: "http://127.0.0.1:9/auth/v1.0" },
-    retries: 2,
-  });
+  const down = await openSwiftStore(
+    parsePrefix(`swift://${c}/pg`),
+    settingsOf({
+      env: { ...tempauthEnv(s), SWIFT_AUTHURL: "http://127.0.0.1:9/auth/v1.0" },
+      retries: 2,
+    }),
+  );
   const t0 = Date.now();
   await assert.rejects(() => down.exists("x"), (e: unknown) => {
     assert.ok(e instanceof StoreError);
@@ -224,7 +231,7 @@ Deno.test("swift: errors are clear one-liners", async () => {
   });
   assert.ok(Date.now() - t0 < 10_000);
   await assert.rejects(
-    () => openStore("swift://c/p", { env: { SWIFT_AUTHURL: "http://x" } }),
+    () => openStore("swift://c/p", settingsOf({ env: { SWIFT_AUTHURL: "http://x" } })),
     /SWIFT_USER, SWIFT_PASSWORD not set/,
   );
 });
@@ -265,15 +272,18 @@ Deno.test("swift: 5xx, 429 and 498 are retried; a 401 re-authenticates once, nev
     return new Response(null, { status: 401 });
   });
   try {
-    const store = await openSwiftStore(parsePrefix("swift://c/pg"), {
-      env: {
-        SWIFT_AUTHURL: `http://127.0.0.1:${server.addr.port}/auth/v1.0`,
-        SWIFT_USER: "u",
-        SWIFT_PASSWORD: "p",
-        SWIFT_AUTH_VERSION: "1",
-      },
-      retries: 10,
-    });
+    const store = await openSwiftStore(
+      parsePrefix("swift://c/pg"),
+      settingsOf({
+        env: {
+          SWIFT_AUTHURL: `http://127.0.0.1:${server.addr.port}/auth/v1.0`,
+          SWIFT_USER: "u",
+          SWIFT_PASSWORD: "p",
+          SWIFT_AUTH_VERSION: "1",
+        },
+        retries: 10,
+      }),
+    );
     assert.equal(await store.exists("k"), true);
     assert.deepEqual(seen, [
       "HEAD /v1/AUTH_t/c//pg/k tok1",
@@ -341,7 +351,7 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
     SWIFT_AUTH_VERSION: "1",
   };
   try {
-    const one = await openSwiftStore(parsePrefix("swift://c/pg"), { env });
+    const one = await openSwiftStore(parsePrefix("swift://c/pg"), settingsOf({ env }));
     await one.deleteMany(["a", "gone"]);
     assert.deepEqual(seen.slice(0, 2), [
       "DELETE /v1/AUTH_t/c//pg/a?multipart-manifest=delete tok1",
@@ -349,7 +359,7 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
     ]);
     bulk = true;
     seen.length = 0;
-    const many = await openSwiftStore(parsePrefix("swift://c/pg"), { env });
+    const many = await openSwiftStore(parsePrefix("swift://c/pg"), settingsOf({ env }));
     await many.deleteMany(["a", "b", "c"]);
     // Batches of max_deletes_per_request, then the segment listing.
     assert.deepEqual(seen.map((x) => x.split("?")[0]), [
@@ -371,7 +381,7 @@ Deno.test("swift: deletes one by one without the bulk middleware; bulk errors in
     // A server that says 200 but puts 413 in the body (its real limit is lower than /info
     // said): not a success.
     bulkMax = 10_000;
-    const liar = await openSwiftStore(parsePrefix("swift://c/pg"), { env });
+    const liar = await openSwiftStore(parsePrefix("swift://c/pg"), settingsOf({ env }));
     await assert.rejects(() => liar.deleteMany(["a", "b", "c"]), (e: unknown) => {
       assert.ok(e instanceof StoreError);
       assert.match(e.message, /^Swift bulk delete failed$/);
@@ -431,7 +441,7 @@ Deno.test("swift: concurrent large puts share the store's buffer budget", async 
   const store = new SwiftStore({
     container: c,
     pathPrefix: "pg/",
-    auth: swiftAuthSettings(tempauthEnv(s)),
+    auth: swiftAuthSettings(swiftOf(tempauthEnv(s))),
     policy: DEFAULT_RETRY_POLICY,
     bufferSlots: slots,
   });

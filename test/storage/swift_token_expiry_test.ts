@@ -18,6 +18,7 @@ import {
   type SwiftServer,
   tempauthEnv,
 } from "../support/swift.ts";
+import { settingsOf } from "../support/store_settings.ts";
 
 const MIB = 1024 * 1024;
 const TOKEN_LIFE_S = 3;
@@ -62,7 +63,10 @@ function slowStream(data: Uint8Array, delayMs: number): ReadableStream<Uint8Arra
 Deno.test("swift: a token that expires mid-upload is renewed; a slow download outlives it", async () => {
   const s = await server();
   const c = await newContainer(await adminSession(s), "expiry");
-  const store = await openSwiftStore(parsePrefix(`swift://${c}/pg`), { env: tempauthEnv(s) });
+  const store = await openSwiftStore(
+    parsePrefix(`swift://${c}/pg`),
+    settingsOf({ env: tempauthEnv(s) }),
+  );
   const data = pattern(12 * MIB + 12_345, 21);
   const before = await unauthorizedCount(s);
   // 49 chunks at 200 ms: ~10 s, so tokens (3 s) expire several times on the way.
@@ -94,7 +98,10 @@ Deno.test("swift: a token that expires mid-upload is renewed; a slow download ou
 Deno.test("swift: more segments than one manifest may list go through nested manifests", async () => {
   const s = await server();
   const c = await newContainer(await adminSession(s), "nested");
-  const store = await openSwiftStore(parsePrefix(`swift://${c}/pg`), { env: tempauthEnv(s) });
+  const store = await openSwiftStore(
+    parsePrefix(`swift://${c}/pg`),
+    settingsOf({ env: tempauthEnv(s) }),
+  );
   // 11 segments, 3 per manifest: 4 sub-manifests, then 2, then the object's manifest of 2.
   const data = pattern(10 * MIB + 777, 23);
   await store.put("big", streamOf(data));

@@ -12,6 +12,7 @@ import type { CommandDeps } from "../../src/commands/context.ts";
 import { WalEError } from "../../src/errors.ts";
 import { Logger, stderrSink } from "../../src/log.ts";
 import { openStore } from "../../src/storage/open.ts";
+import { settingsOf } from "./store_settings.ts";
 import { WAL_E_CMD } from "./wal_e.ts";
 
 function option(name: string): string | undefined {
@@ -22,7 +23,7 @@ function option(name: string): string | undefined {
 async function main(): Promise<number> {
   const env = Deno.env.toObject();
   const log = new Logger("wal_e.main", { sink: stderrSink });
-  const store = await openStore(env["WALE_FILE_PREFIX"], { env });
+  const store = await openStore(env["WALE_FILE_PREFIX"], settingsOf({ env }));
   const deps: CommandDeps = {
     store,
     log,

@@ -12,6 +12,7 @@ import { openStore } from "../../src/storage/open.ts";
 import { makeSharedTempDir, PG_BIN, PgCluster, sh } from "./postgres.ts";
 import { assertBytes, readAll } from "./streams.ts";
 import { writeWrapper } from "./wal_e.ts";
+import { settingsOf } from "./store_settings.ts";
 
 /** Row count and md5 of pgbench_accounts: equal data on primary and replica. */
 export const CHECKSUM_SQL = "SELECT count(*) || ':' || md5(string_agg(aid || '=' || abalance, " +
@@ -41,11 +42,14 @@ export async function walRoundTrip(
   );
   const replicaDir = join(tmp, "replica");
   let replica: PgCluster | undefined;
-  const store = await openStore(prefixOf(env), {
-    env,
-    awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
-    wabsAccountName: env["WABS_ACCOUNT_NAME"],
-  });
+  const store = await openStore(
+    prefixOf(env),
+    settingsOf({
+      env,
+      awsAccessKeyId: env["AWS_ACCESS_KEY_ID"],
+      wabsAccountName: env["WABS_ACCOUNT_NAME"],
+    }),
+  );
   try {
     await primary.start();
     await Deno.mkdir(replicaDir, { mode: 0o700 });
