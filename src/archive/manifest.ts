@@ -63,6 +63,8 @@ export interface Manifest {
   online: boolean;
   /** The backup's start LSN (`X/X`); pages newer than it were not verified. */
   start_lsn: string;
+  /** Volumes written: `part_0` … `part_<partition_count - 1>`. */
+  partition_count: number;
   checksum_algorithm: "sha256";
   page_checks: PageChecks;
   files: ManifestFile[];
@@ -91,6 +93,7 @@ export function parseManifest(text: string, where: string): Manifest {
     throw bad(where, `version ${String(m.version)} is not ${MANIFEST_VERSION}`);
   }
   if (!Array.isArray(m.files)) throw bad(where, "no files list");
+  if (typeof m.partition_count !== "number") throw bad(where, "no partition_count");
   for (const f of m.files as unknown[]) {
     const e = f as Partial<ManifestFile>;
     if (

@@ -13,7 +13,7 @@
 import { BASEBACKUPS_DIR, extendedVersionKey, sentinelKey, WAL_DIR } from "../archive/keys.ts";
 import { uploadPlain } from "../archive/pipeline.ts";
 import { RateLimiter } from "../archive/rate_limit.ts";
-import { uploadManifest } from "../archive/manifest.ts";
+import { type Manifest, uploadManifest } from "../archive/manifest.ts";
 import { serializeSentinel } from "../archive/sentinel.ts";
 import { planPartitions, textMember } from "../archive/tar_partition.ts";
 import { describe, UserError } from "../errors.ts";
@@ -102,6 +102,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     });
   }
 
+  let partitionCount = volumes.count;
   let stopName = { fileName: started.name.slice(5, 29), offset: Number(started.name.slice(30)) };
   if (stop !== undefined) {
     checkLabel(started, stop);
@@ -110,8 +111,9 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     const members = [textMember("backup_label", stop.labelFile, owner)];
     if (stop.spcmapFile !== "") members.push(textMember("tablespace_map", stop.spcmapFile, owner));
     await uploadVolume({ index: volumes.count, members, bytes: 0 }, upload);
+    partitionCount++;
   }
-  await writeManifest(recorder, deps, log);
+  await writeManifest(recorder.manifest(partitionCount), deps, log);
 
   const sentinel = serializeSentinel({
     wal_segment_backup_stop: stopName.fileName,
@@ -146,12 +148,7 @@ async function dataChecksums(dataDir: string, log: Logger): Promise<boolean | un
 }
 
 /** Uploads the manifest (before the sentinel) and sums up the page checks. */
-async function writeManifest(
-  recorder: ManifestRecorder,
-  deps: CommandDeps,
-  log: Logger,
-): Promise<void> {
-  const manifest = recorder.manifest();
+async function writeManifest(manifest: Manifest, deps: CommandDeps, log: Logger): Promise<void> {
   await uploadManifest(deps.store, deps.encoding, manifest);
   const pc = manifest.page_checks;
   if (pc.data_checksums !== true) return;

@@ -106,8 +106,8 @@ export class ManifestRecorder implements MemberObserver {
     return this.#o.startLsn;
   }
 
-  /** The manifest document of everything recorded. */
-  manifest(now: Date = new Date()): Manifest {
+  /** The manifest document of everything recorded, for a backup of `partitionCount` volumes. */
+  manifest(partitionCount: number, now: Date = new Date()): Manifest {
     return {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
@@ -115,6 +115,7 @@ export class ManifestRecorder implements MemberObserver {
       created_at: now.toISOString(),
       online: this.#o.online,
       start_lsn: formatLsn(this.#o.startLsn),
+      partition_count: partitionCount,
       checksum_algorithm: "sha256",
       page_checks: {
         data_checksums: this.#o.dataChecksums ?? null,

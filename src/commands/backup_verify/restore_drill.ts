@@ -1,0 +1,17 @@
+/** backup-verify --restore: the restore drill (a stub until it lands). */
+import { UserError } from "../../errors.ts";
+import type { CommandDeps } from "../context.ts";
+
+export interface RestoreDrillInput {
+  backupName: string;
+  targetTime?: string | undefined;
+  pgBin?: string | undefined;
+}
+
+export async function runRestoreDrill(
+  input: RestoreDrillInput,
+  deps: CommandDeps,
+): Promise<number> {
+  await Promise.resolve([input, deps]);
+  throw new UserError("the restore drill is not built yet");
+}

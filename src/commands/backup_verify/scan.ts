@@ -1,0 +1,96 @@
+/**
+ * backup-verify, scan phase: one partition downloaded, decoded (OpenPGP when encrypted, lzop
+ * with its block checksums) and read as a tar, nothing written to disk: each regular file's
+ * size and SHA-256, and whether the tar is whole (tar_read.ts: damaged headers, a member cut
+ * short, a missing end-of-archive marker).
+ */
+import { createHash } from "node:crypto";
+import { type Encoding, openDecompressed } from "../../archive/pipeline.ts";
+import { normalizeName } from "../../archive/tar_extract.ts";
+import { readTar } from "../../archive/tar_read.ts";
+import { describe, isOsError, WalEError } from "../../errors.ts";
+import type { Store } from "../../storage/store.ts";
+
+/** One regular file as found in a partition. */
+export interface ScannedFile {
+  size: number;
+  sha256: string;
+}
+
+/** What reading one partition found. */
+export interface PartitionScan {
+  /** `part_00000000.tar.lzo`. */
+  label: string;
+  number: number;
+  /** Members read (every type). */
+  members: number;
+  /** Regular files by path relative to the data directory. */
+  files: Map<string, ScannedFile>;
+  /** Decoded tar bytes. */
+  tarBytes: number;
+  /** Set when the partition could not be read to its end: what went wrong, and where. */
+  error: string | undefined;
+  /** Member names refused as unsafe (absolute, `..`). */
+  unsafe: string[];
+}
+
+/** Reads partition `key`; failures of the object's contents or the store become `error`. */
+export async function scanPartition(
+  store: Store,
+  encoding: Encoding,
+  key: string,
+  label: string,
+  number: number,
+): Promise<PartitionScan> {
+  const scan: PartitionScan = {
+    label,
+    number,
+    members: 0,
+    files: new Map(),
+    tarBytes: 0,
+    error: undefined,
+    unsafe: [],
+  };
+  try {
+    const body = await openDecompressed(store, key, { encoding });
+    const counted = body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, c) {
+          scan.tarBytes += chunk.length;
+          c.enqueue(chunk);
+        },
+      }),
+    );
+    await readTar(counted, async (h, data) => {
+      scan.members++;
+      let rel: string | undefined;
+      try {
+        rel = normalizeName(h.name);
+      } catch {
+        scan.unsafe.push(h.name);
+      }
+      if (rel === undefined || (h.type !== "file" && h.type !== "contiguous-file")) {
+        for await (const _ of data) { /* skip */ }
+        return;
+      }
+      const hash = createHash("sha256");
+      let size = 0;
+      for await (const chunk of data) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      scan.files.set(rel, { size, sha256: hash.digest("hex") });
+    });
+  } catch (err) {
+    if (!(err instanceof WalEError) && !isOsError(err)) throw err; // a bug: reported as one
+    scan.error = errorText(err);
+  }
+  return scan;
+}
+
+/** One line for an error, for findings. */
+export function errorText(err: unknown): string {
+  return err instanceof WalEError
+    ? `${err.message}${err.detail ? `: ${err.detail}` : ""}`
+    : describe(err);
+}
