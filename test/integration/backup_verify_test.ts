@@ -360,6 +360,11 @@ Deno.test({
       const v = await verify(env);
       assert.equal(v.code, 1);
       assert.match(fails(v.lines)[0] ?? "", /^FAIL partition part_00000000\.tar\.lzo: /);
+      // The restore drill runs only after every check passed.
+      const drill = await runWalE(["backup-verify", "--restore", "LATEST"], env);
+      assert.equal(drill.code, 1);
+      assert.match(drill.stderr, /MSG: backup verification failed/);
+      assert.doesNotMatch(drill.stderr, /restore drill/i);
     } finally {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
