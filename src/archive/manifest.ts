@@ -1,13 +1,19 @@
 /**
  * The backup manifest (ours; WAL-E had none): every regular file of the backup with its
- * partition, size and SHA-256, computed by backup-push from the bytes it streamed into the tar,
+ * partition, size and CRC-32, computed by backup-push from the bytes it streamed into the tar,
  * plus what page checksum verification found. backup-verify checks a backup against it.
+ *
+ * CRC-32 (IEEE, zlib's) because it is native in Deno's `node:zlib` and runs at ≈ 7 GB/s here,
+ * against ≈ 1.1 GB/s for SHA-256 with the CPU's SHA extensions: the push pays almost nothing
+ * for it. It detects damage, which is its purpose (lzop's own block checksums are Adler-32); it
+ * is no defence against someone who can rewrite the store, who could rewrite the manifest too.
  *
  * Stored at `manifestKey(name)` (keys.ts says why WAL-E ignores it) through the same pipeline
  * as a partition (lzop, then OpenPGP when a key is configured: file names and checksums of an
  * encrypted backup stay encrypted), written after the last volume and before the sentinel.
  * The document is JSON; its field names are stable (README: backup-verify).
  */
+import { crc32 } from "node:zlib";
 import { CorruptArchiveError } from "../errors.ts";
 import type { Store } from "../storage/store.ts";
 import { manifestKey } from "./keys.ts";
@@ -25,8 +31,8 @@ export interface ManifestFile {
   partition: number;
   /** Bytes stored in the tar. */
   size: number;
-  /** SHA-256 of those bytes, lower-case hex. */
-  sha256: string;
+  /** CRC-32 (IEEE) of those bytes, 8 lower-case hex digits. */
+  crc32: string;
 }
 
 /** A page whose checksum did not match, read twice. */
@@ -65,9 +71,23 @@ export interface Manifest {
   start_lsn: string;
   /** Volumes written: `part_0` … `part_<partition_count - 1>`. */
   partition_count: number;
-  checksum_algorithm: "sha256";
+  checksum_algorithm: "crc32";
   page_checks: PageChecks;
   files: ManifestFile[];
+}
+
+/** The running checksum of one file's bytes, as the manifest records it. */
+export class FileChecksum {
+  #crc = 0;
+
+  update(chunk: Uint8Array): void {
+    this.#crc = crc32(chunk, this.#crc);
+  }
+
+  /** 8 lower-case hex digits. */
+  hex(): string {
+    return (this.#crc >>> 0).toString(16).padStart(8, "0");
+  }
 }
 
 /** Serializes `m`, files ordered by partition then path (stable output). */
@@ -98,7 +118,7 @@ export function parseManifest(text: string, where: string): Manifest {
     const e = f as Partial<ManifestFile>;
     if (
       typeof e?.path !== "string" || typeof e.partition !== "number" ||
-      typeof e.size !== "number" || typeof e.sha256 !== "string"
+      typeof e.size !== "number" || typeof e.crc32 !== "string"
     ) throw bad(where, `a malformed file entry ${JSON.stringify(f)}`);
   }
   const pc = m.page_checks;

@@ -5,7 +5,7 @@
  * Before anything else it removes leftovers of uploads a killed push left behind (older than
  * a day, `sweepLeftovers`). Order of objects (§5.8): extended_version.txt, the volumes, then
  * (after the stop) one extra volume with `backup_label`/`tablespace_map` for online backups,
- * then the backup manifest (`backup_push/manifest.ts`: each file's size and SHA-256, and the
+ * then the backup manifest (`backup_push/manifest.ts`: each file's size and CRC-32, and the
  * page checksum findings), and the sentinel strictly last, only when everything succeeded. The stop call is always attempted, even after a failure,
  * and the first failure is the one reported.
  * Phases live in `backup_push/`.

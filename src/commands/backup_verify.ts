@@ -4,7 +4,7 @@
  * disk: lzop block checksums, a complete tar (headers, members, end-of-archive marker), and
  * `backup_label` for an online backup. With the backup's manifest (written by our backup-push,
  * `src/archive/manifest.ts`) every file must be in its partition with the recorded size and
- * SHA-256, no partition may be missing, and the corrupt pages backup-push found are reported.
+ * CRC-32, no partition may be missing, and the corrupt pages backup-push found are reported.
  * A backup without a manifest (WAL-E's) gets every check that needs none, and a note.
  *
  * One line per finding on stdout (`OK`, `NOTE`, `WARN`, `FAIL`), or one JSON document with
@@ -330,12 +330,12 @@ function compareWithManifest(
         ...where,
         message: `${got.size} bytes, the manifest says ${f.size}`,
       });
-    } else if (got.sha256 !== f.sha256) {
+    } else if (got.crc32 !== f.crc32) {
       add({
         level: "FAIL",
         kind: "file-checksum",
         ...where,
-        message: `SHA-256 ${got.sha256} differs from the manifest's ${f.sha256}`,
+        message: `CRC-32 ${got.crc32} differs from the manifest's ${f.crc32}`,
       });
     }
   }

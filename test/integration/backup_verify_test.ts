@@ -279,7 +279,7 @@ Deno.test({
       const savedManifest = await Deno.readFile(manifestFile);
       const changed = structuredClone(doc);
       const version = changed.files.find((f: { path: string }) => f.path === "PG_VERSION");
-      version.sha256 = "0".repeat(64);
+      version.crc32 = "00000000";
       const control = changed.files.find((f: { path: string }) => f.path === "global/pg_control");
       control.size += 1;
       await Deno.writeTextFile(join(tmp, "m.json"), JSON.stringify(changed));
@@ -289,9 +289,9 @@ Deno.test({
       assert.deepEqual(
         fails(v.lines).slice(0, 2).sort(),
         [
-          `FAIL file PG_VERSION (part_00000000.tar.lzo): SHA-256 ${
-            doc.files.find((f: { path: string }) => f.path === "PG_VERSION").sha256
-          } differs from the manifest's ${"0".repeat(64)}`,
+          `FAIL file PG_VERSION (part_00000000.tar.lzo): CRC-32 ${
+            doc.files.find((f: { path: string }) => f.path === "PG_VERSION").crc32
+          } differs from the manifest's 00000000`,
           `FAIL file global/pg_control (part_00000000.tar.lzo): 8192 bytes, the manifest says 8193`,
         ].sort(),
       );

@@ -1,6 +1,6 @@
 /**
  * backup-push, manifest phase: watches every file member as it is streamed into its partition
- * (`MemberObserver`, no second read of the cluster) and records its size and SHA-256; when the
+ * (`MemberObserver`, no second read of the cluster) and records its size and CRC-32; when the
  * cluster has data checksums, also verifies every 8 KiB page of relation files on the way.
  *
  * Page verification follows what PostgreSQL's own base backup does: an all-zero page is new
@@ -10,9 +10,14 @@
  * WARNING naming the file and block, and recorded in the manifest. The backup itself goes on:
  * it holds what the cluster holds.
  */
-import { createHash, type Hash } from "node:crypto";
-import type { CorruptPage, Manifest, ManifestFile } from "../../archive/manifest.ts";
-import { MANIFEST_FORMAT, MANIFEST_VERSION } from "../../archive/manifest.ts";
+import {
+  type CorruptPage,
+  FileChecksum,
+  type Manifest,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type ManifestFile,
+} from "../../archive/manifest.ts";
 import type { FileTap, MemberObserver, TarMember } from "../../archive/tar_partition.ts";
 import type { Logger } from "../../log.ts";
 import {
@@ -57,7 +62,7 @@ export class ManifestRecorder implements MemberObserver {
   }
 
   file(member: TarMember, partition: number): FileTap {
-    const hash = createHash("sha256");
+    const hash = new FileChecksum();
     const first = this.#o.dataChecksums === true && member.path !== undefined
       ? relationFirstBlock(member.name)
       : undefined;
@@ -73,12 +78,12 @@ export class ManifestRecorder implements MemberObserver {
     };
   }
 
-  #done(member: TarMember, partition: number, hash: Hash): void {
+  #done(member: TarMember, partition: number, hash: FileChecksum): void {
     this.#files.push({
       path: member.name,
       partition,
       size: member.size,
-      sha256: hash.digest("hex"),
+      crc32: hash.hex(),
     });
   }
 
@@ -116,7 +121,7 @@ export class ManifestRecorder implements MemberObserver {
       online: this.#o.online,
       start_lsn: formatLsn(this.#o.startLsn),
       partition_count: partitionCount,
-      checksum_algorithm: "sha256",
+      checksum_algorithm: "crc32",
       page_checks: {
         data_checksums: this.#o.dataChecksums ?? null,
         pages_verified: this.#verified,

@@ -1,10 +1,10 @@
 /**
  * backup-verify, scan phase: one partition downloaded, decoded (OpenPGP when encrypted, lzop
  * with its block checksums) and read as a tar, nothing written to disk: each regular file's
- * size and SHA-256, and whether the tar is whole (tar_read.ts: damaged headers, a member cut
+ * size and CRC-32, and whether the tar is whole (tar_read.ts: damaged headers, a member cut
  * short, a missing end-of-archive marker).
  */
-import { createHash } from "node:crypto";
+import { FileChecksum } from "../../archive/manifest.ts";
 import { type Encoding, openDecompressed } from "../../archive/pipeline.ts";
 import { normalizeName } from "../../archive/tar_extract.ts";
 import { readTar } from "../../archive/tar_read.ts";
@@ -14,7 +14,7 @@ import type { Store } from "../../storage/store.ts";
 /** One regular file as found in a partition. */
 export interface ScannedFile {
   size: number;
-  sha256: string;
+  crc32: string;
 }
 
 /** What reading one partition found. */
@@ -73,13 +73,13 @@ export async function scanPartition(
         for await (const _ of data) { /* skip */ }
         return;
       }
-      const hash = createHash("sha256");
+      const hash = new FileChecksum();
       let size = 0;
       for await (const chunk of data) {
         hash.update(chunk);
         size += chunk.length;
       }
-      scan.files.set(rel, { size, sha256: hash.digest("hex") });
+      scan.files.set(rel, { size, crc32: hash.hex() });
     });
   } catch (err) {
     if (!(err instanceof WalEError) && !isOsError(err)) throw err; // a bug: reported as one
