@@ -16,6 +16,7 @@ import { type BackupInfo, listBackups, readSentinel, selectBackups } from "../ar
 import { PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
 import { type Manifest, type ManifestFile, readManifest } from "../archive/manifest.ts";
 import { runPool } from "../archive/pool.ts";
+import { normalizeName } from "../archive/tar_extract.ts";
 import { CorruptArchiveError, ObjectNotFoundError, UserError, WalEError } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
 import { errorText, type PartitionScan, scanPartition } from "./backup_verify/scan.ts";
@@ -190,11 +191,15 @@ async function verify(
     }
     if (s.error !== undefined) {
       const unchecked = listed.get(s.number)?.length;
+      const at = s.failedAt;
       add({
         level: "FAIL",
         kind: "partition",
         partition: s.label,
+        // The file being decoded when it failed (its tar member), as backup-fetch would meet it.
+        path: at?.whole === false ? normalizedOrRaw(at.member) : null,
         message: s.error +
+          (at?.whole === true ? ` (after file "${at.member}")` : "") +
           (unchecked === undefined
             ? ""
             : ` (${unchecked} file${
@@ -377,6 +382,14 @@ function manifestSummary(m: Manifest | undefined): ManifestSummary {
     pages_verified: m.page_checks.pages_verified,
     pages_skipped_newer: m.page_checks.pages_skipped_newer,
   };
+}
+
+function normalizedOrRaw(name: string): string {
+  try {
+    return normalizeName(name);
+  } catch {
+    return name;
+  }
 }
 
 function hex(n: number): string {

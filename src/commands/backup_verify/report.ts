@@ -76,6 +76,9 @@ function subject(f: Finding): string {
   if (f.kind === "corrupt-page") {
     return `page ${f.path ?? "?"} block ${f.block ?? "?"} (${f.partition ?? "?"})`;
   }
+  if (f.kind === "partition" && f.partition !== null) {
+    return f.path === null ? `partition ${f.partition}` : `partition ${f.partition} file ${f.path}`;
+  }
   if (f.path !== null) {
     return f.partition === null ? `file ${f.path}` : `file ${f.path} (${f.partition})`;
   }

@@ -32,6 +32,8 @@ export interface PartitionScan {
   error: string | undefined;
   /** Member names refused as unsafe (absolute, `..`). */
   unsafe: string[];
+  /** The member being read when `error` happened, if any (else the last one read whole). */
+  failedAt: { member: string; whole: boolean } | undefined;
 }
 
 /** Reads partition `key`; failures of the object's contents or the store become `error`. */
@@ -50,7 +52,10 @@ export async function scanPartition(
     tarBytes: 0,
     error: undefined,
     unsafe: [],
+    failedAt: undefined,
   };
+  let current: string | undefined;
+  let last: string | undefined;
   try {
     const body = await openDecompressed(store, key, { encoding });
     const counted = body.pipeThrough(
@@ -63,6 +68,7 @@ export async function scanPartition(
     );
     await readTar(counted, async (h, data) => {
       scan.members++;
+      current = h.name;
       let rel: string | undefined;
       try {
         rel = normalizeName(h.name);
@@ -71,6 +77,8 @@ export async function scanPartition(
       }
       if (rel === undefined || (h.type !== "file" && h.type !== "contiguous-file")) {
         for await (const _ of data) { /* skip */ }
+        last = h.name;
+        current = undefined;
         return;
       }
       const hash = new FileChecksum();
@@ -80,10 +88,14 @@ export async function scanPartition(
         size += chunk.length;
       }
       scan.files.set(rel, { size, crc32: hash.hex() });
+      last = h.name;
+      current = undefined;
     });
   } catch (err) {
     if (!(err instanceof WalEError) && !isOsError(err)) throw err; // a bug: reported as one
     scan.error = errorText(err);
+    if (current !== undefined) scan.failedAt = { member: current, whole: false };
+    else if (last !== undefined) scan.failedAt = { member: last, whole: true };
   }
   return scan;
 }
