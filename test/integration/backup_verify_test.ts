@@ -13,6 +13,7 @@ import { giveToPostgres, makeSharedTempDir, PgCluster, sh } from "../support/pos
 import { adminClient, newBucket, rgw, s3Env, stopRgw } from "../support/rgw.ts";
 import { runWalE, writeWrapper } from "../support/wal_e.ts";
 import { loadWalEFixture } from "../support/wale_fixture.ts";
+import { dispose, makeRing } from "../support/gpg.ts";
 
 const PAGE = 8192;
 
@@ -314,6 +315,59 @@ Deno.test({
       assert.equal((await verify(env)).code, 0);
     } finally {
       await pg.stop();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "encrypted backups (WALE_GPG_KEY_ID): the manifest is encrypted too, and the backup verifies",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const ring = await makeRing("cv25519");
+    const tmp = await makeSharedTempDir("wal-e-verify-gpg-");
+    await Deno.mkdir(join(tmp, "archive"));
+    await giveToPostgres(tmp);
+    const store = join(tmp, "archive");
+    const env = {
+      WALE_FILE_PREFIX: `file://localhost${store}`,
+      WALE_GPG_KEY_ID: ring.uid,
+      WALE_GPG_PUBLIC_KEY_FILE: ring.pub,
+      WALE_GPG_SECRET_KEY_FILE: ring.sec,
+    };
+    await Deno.chmod(ring.home, 0o755);
+    for (const f of [ring.pub, ring.sec]) await Deno.chmod(f, 0o644);
+    const { pg } = await checksummedCluster(tmp, env);
+    try {
+      const push = await runWalE(
+        ["backup-push", "--fast-checkpoint", pg.dataDir],
+        { ...env, ...pg.pgEnv },
+      );
+      assert.equal(push.code, 0, push.stderr);
+      const name = await latestName(env);
+      const manifest = await Deno.readFile(
+        join(store, "basebackups_005", name, "manifest.json.lzo"),
+      );
+      // An OpenPGP packet, not lzop's magic (0x89 'L' 'Z' 'O').
+      assert.notEqual(manifest[0], 0x89);
+      assert.equal((manifest[0] ?? 0) & 0x80, 0x80);
+      const v = await verify(env);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.match(v.lines.at(-1) ?? "", /matching the manifest\)$/);
+      // Without the key nothing can be checked: a configuration error, exit 1.
+      const noKey = await runWalE(["backup-verify", "LATEST"], {
+        WALE_FILE_PREFIX: env.WALE_FILE_PREFIX,
+      });
+      assert.equal(noKey.code, 1);
+      assert.match(
+        noKey.stdout,
+        /^FAIL manifest: object is encrypted but no GPG key is configured/m,
+      );
+    } finally {
+      await pg.stop();
+      await dispose(ring);
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
