@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-await no-unused-vars
 /** backup-verify --restore: the restore drill (a stub until it lands). */
 import { UserError } from "../../errors.ts";
 import type { CommandDeps } from "../context.ts";
@@ -12,6 +13,5 @@ export async function runRestoreDrill(
   input: RestoreDrillInput,
   deps: CommandDeps,
 ): Promise<number> {
-  await Promise.resolve([input, deps]);
   throw new UserError("the restore drill is not built yet");
 }
