@@ -245,6 +245,13 @@ Deno.test({
       assert.deepEqual(json.partitions.map((p: { status: string }) => p.status), ["ok", "ok"]);
       assert.match(json.backup_finished_at, /Z$/);
 
+      // backup-fetch restores it as before (it reads tar_partitions/ only).
+      const restored = join(tmp, "restored");
+      const fetch = await runWalE(["backup-fetch", restored, name], env);
+      assert.equal(fetch.code, 0, fetch.stderr);
+      assert.equal(await Deno.readTextFile(join(restored, "PG_VERSION")), "15\n");
+      assert.ok((await Deno.stat(join(restored, "backup_label"))).isFile);
+
       // A flipped byte in a partition: the lzop checksum names the partition.
       const part0 = join(dir, "tar_partitions", "part_00000000.tar.lzo");
       const original = await Deno.readFile(part0);
