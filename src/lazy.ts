@@ -21,6 +21,7 @@ export const LAZY_MODULES = [
   "commands/delete.ts",
   "commands/wal_verify.ts",
   "commands/check.ts",
+  "commands/backup_verify.ts",
   "storage/s3.ts",
   "storage/azure.ts",
   "storage/swift.ts",
@@ -44,6 +45,8 @@ export const lazy = {
   deleteCommand: () => load<typeof import("./commands/delete.ts")>("commands/delete.ts"),
   walVerify: () => load<typeof import("./commands/wal_verify.ts")>("commands/wal_verify.ts"),
   check: () => load<typeof import("./commands/check.ts")>("commands/check.ts"),
+  backupVerify: () =>
+    load<typeof import("./commands/backup_verify.ts")>("commands/backup_verify.ts"),
   s3: () => load<typeof import("./storage/s3.ts")>("storage/s3.ts"),
   azure: () => load<typeof import("./storage/azure.ts")>("storage/azure.ts"),
   swift: () => load<typeof import("./storage/swift.ts")>("storage/swift.ts"),

@@ -36,6 +36,20 @@ export function partitionKey(name: string, n: number): string {
   return `${partitionsPrefix(name)}part_${String(n).padStart(8, "0")}.tar.lzo`;
 }
 
+/**
+ * The backup manifest (ours, `src/archive/manifest.ts`): `<name>/manifest.json.lzo`, beside
+ * `extended_version.txt` and outside `tar_partitions/`. WAL-E never reads it: its listing
+ * takes only sentinels directly under `basebackups_005/` (§2.9), its backup-fetch lists only
+ * `tar_partitions/` (§6.1), and its `delete before`/`retain` sweep keeps a depth-2 key other than
+ * `extended_version.txt` with a "skipping non-qualifying key" warning (§10.3) while
+ * `delete everything` removes it; our delete removes it with its backup.
+ */
+export const MANIFEST_FILE = "manifest.json.lzo";
+
+export function manifestKey(name: string): string {
+  return `${backupDirKey(name)}${MANIFEST_FILE}`;
+}
+
 /** Completion marker: a sibling of the backup folder, written last. */
 export function sentinelKey(name: string): string {
   return `${BASEBACKUPS_DIR}${name}${SENTINEL_SUFFIX}`;

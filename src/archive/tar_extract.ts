@@ -12,19 +12,17 @@
  * arrives in another; directory modes and times are applied at `finish()`, after all children
  * were written, and every written file and directory is fsynced then.
  *
- * Completeness: a tar stream must end with its end-of-archive marker (at least two zero blocks
- * after the last member; Python's tarfile and tar-stream both write it), so a stream cut at a
- * member boundary is refused like one cut inside a member (CorruptArchiveError).
+ * Completeness: the tar must end with its end-of-archive marker (tar_read.ts, which reads the
+ * stream for us).
  *
  * Undo: the extractor remembers every path it created (never the ones that existed before),
  * so a failed restore can `rollback()` to the target as it was; `deferred` root files
  * (`backup_label`) are written under a pending name and only `commit()` puts them in place.
  */
-import { drained } from "./drained.ts";
-import { extract as tarExtract } from "tar-stream";
 import { CorruptArchiveError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { forEachPooled } from "../pool.ts";
+import { readTar, type TarHeader as Header } from "./tar_read.ts";
 
 /** Options of an extraction. */
 export interface ExtractOptions {
@@ -51,9 +49,6 @@ export interface ExtractOptions {
 /** Suffix of a deferred file until `commit()`. */
 export const PENDING_SUFFIX = ".wal-e-pending";
 
-/** Zero bytes that must follow the last member: two 512-byte blocks. */
-const END_OF_ARCHIVE = 1024;
-
 /** What `rollback()` could not undo. */
 export interface RollbackResult {
   /** Paths this extractor created that are still there (removal failed). */
@@ -69,38 +64,6 @@ interface DirAttrs {
   gid: number;
   uname: string;
   gname: string;
-}
-
-/** Minimal view of a tar header as tar-stream decodes it. */
-interface Header {
-  name: string;
-  type: string | null;
-  mode: number | null;
-  mtime: Date | null;
-  uid: number | null;
-  gid: number | null;
-  uname: string | null;
-  gname: string | null;
-  linkname: string | null;
-  size: number | null;
-}
-
-/** One tar-stream entry: its header, data and the byte offset of its header. */
-interface Entry extends AsyncIterable<Uint8Array> {
-  header: Header;
-  offset: number;
-}
-
-/** Where the stream was when something went wrong, for messages. */
-interface Position {
-  /** The member being extracted, if any. */
-  current: string | undefined;
-  /** The last member fully extracted. */
-  last: string | undefined;
-  /** Byte offset just after the last member's data (its padding included). */
-  lastEnd: number;
-  /** Bytes of tar stream read. */
-  fed: number;
 }
 
 /** Extracts tar streams into one target directory. */
@@ -144,85 +107,18 @@ export class Extractor {
    */
   async extract(tar: ReadableStream<Uint8Array>, signal?: AbortSignal): Promise<void> {
     const onData = this.#onData;
-    if (onData === undefined) return await this.#extract(tar, signal);
+    if (onData === undefined) return await readTar(tar, (h, data) => this.#member(h, data), signal);
+    // A failed attempt takes back what it counted: a retried volume is counted once.
     let counted = 0;
+    const count = (n: number): void => {
+      counted += n;
+      onData(n);
+    };
     try {
-      await this.#extract(tar, signal, (n) => {
-        counted += n;
-        onData(n);
-      });
+      await readTar(tar, (h, data) => this.#member(h, counting(data, count)), signal);
     } catch (err) {
       onData(-counted);
       throw err;
-    }
-  }
-
-  async #extract(
-    tar: ReadableStream<Uint8Array>,
-    signal: AbortSignal | undefined,
-    count?: (bytes: number) => void,
-  ): Promise<void> {
-    const ex = tarExtract();
-    const pos: Position = { current: undefined, last: undefined, lastEnd: 0, fed: 0 };
-    let lastNonZero = -1;
-    let inputError: { err: unknown } | undefined;
-    let tarError: unknown;
-    ex.on("error", (err: unknown) => (tarError ??= err));
-    const reader = tar.getReader();
-    const feeding = (async () => {
-      for (;;) {
-        let r: ReadableStreamReadResult<Uint8Array>;
-        try {
-          signal?.throwIfAborted();
-          r = await reader.read();
-        } catch (err) {
-          inputError = { err };
-          ex.destroy(err instanceof Error ? err : new Error(String(err)));
-          return;
-        }
-        if (r.done) break;
-        if (ex.destroyed) break;
-        const nz = lastNonZeroIndex(r.value);
-        if (nz >= 0) lastNonZero = pos.fed + nz;
-        pos.fed += r.value.length;
-        if (!ex.write(r.value)) {
-          try {
-            await drained(ex, "tar extractor");
-          } catch {
-            break; // the extractor failed: its error is reported by the loop below
-          }
-        }
-      }
-      if (ex.destroyed) await reader.cancel().catch(() => {});
-      else ex.end(undefined); // the .d.ts wants an argument (TOOLCHAIN.md)
-    })();
-    try {
-      const entries = ex as AsyncIterable<Entry>;
-      for await (const entry of tarSide(entries)) {
-        const h = entry.header;
-        pos.current = h.name;
-        await this.#member(
-          h,
-          count === undefined ? tarSide(entry) : counting(tarSide(entry), count),
-        );
-        const size = h.type === "directory" ? 0 : h.size ?? 0;
-        pos.lastEnd = entry.offset + 512 + Math.ceil(size / 512) * 512;
-        pos.last = h.name;
-        pos.current = undefined;
-      }
-    } catch (err) {
-      ex.destroy();
-      await feeding;
-      if (inputError !== undefined) throw inputError.err;
-      if (err instanceof TarSideError) throw damaged(tarError ?? err.cause, pos);
-      throw err;
-    }
-    await feeding;
-    if (inputError !== undefined) throw inputError.err;
-    // tar-stream skips zero blocks; anything else after the last member would have been
-    // a member (or an error), except a lone extended header, caught by the zero check.
-    if (pos.fed - pos.lastEnd < END_OF_ARCHIVE || lastNonZero >= pos.lastEnd) {
-      throw damaged(undefined, pos);
     }
   }
 
@@ -494,83 +390,6 @@ async function* counting(
     yield chunk;
     count(chunk.length);
   }
-}
-
-/** An error raised by the tar reader (not by our file writes); `cause` is what it threw. */
-class TarSideError extends Error {
-  constructor(cause: unknown) {
-    super("tar stream failed", { cause });
-  }
-}
-
-/** `src` with every error it raises wrapped in TarSideError. */
-async function* tarSide<T>(src: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = src[Symbol.asyncIterator]();
-  let ended = false;
-  try {
-    for (;;) {
-      let r: IteratorResult<T>;
-      try {
-        r = await it.next();
-      } catch (err) {
-        ended = true;
-        throw new TarSideError(err);
-      }
-      if (r.done === true) {
-        ended = true;
-        return;
-      }
-      yield r.value;
-    }
-  } finally {
-    // Left early (our own write failed): release the source, as for-await would.
-    if (!ended) await it.return?.();
-  }
-}
-
-/** Index of the last non-zero byte of `b`, or -1. */
-function lastNonZeroIndex(b: Uint8Array): number {
-  for (let i = b.length - 1; i >= 0; i--) if (b[i] !== 0) return i;
-  return -1;
-}
-
-/** The CorruptArchiveError for a tar stream that is damaged (`cause`) or ends early. */
-function damaged(cause: unknown, pos: Position): CorruptArchiveError {
-  const after = pos.last === undefined ? "before its first member" : `after member "${pos.last}"`;
-  const text = cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause);
-  const hint = "The backup is damaged or was cut short; restore another backup (backup-list).";
-  if (cause === undefined) {
-    return new CorruptArchiveError("tar stream has no end-of-archive marker", {
-      detail: `The tar stream ends at byte ${pos.fed}, ${after}, without the two zero blocks ` +
-        "that end a complete archive: the rest of it is missing.",
-      hint,
-    });
-  }
-  if (/unexpected end of data/i.test(text)) {
-    return new CorruptArchiveError("tar stream ends inside a member", {
-      detail: pos.current === undefined
-        ? `The tar stream ends at byte ${pos.fed} inside a header, ${after}.`
-        : `The tar stream ends at byte ${pos.fed} inside member "${pos.current}".`,
-      hint,
-      cause,
-    });
-  }
-  if (/header/i.test(text)) {
-    return new CorruptArchiveError("invalid tar header", {
-      detail: pos.last === undefined
-        ? `The stream does not start with a tar header (${text}).`
-        : `The block at byte ${pos.lastEnd}, ${after}, is not a valid tar header (${text}).`,
-      hint,
-      cause,
-    });
-  }
-  return new CorruptArchiveError("damaged tar stream", {
-    detail: pos.current === undefined
-      ? `Reading the tar stream ${after} failed: ${text}.`
-      : `Reading member "${pos.current}" failed: ${text}.`,
-    hint,
-    cause,
-  });
 }
 
 async function loadIds(): Promise<{ users: Map<string, number>; groups: Map<string, number> }> {

@@ -207,10 +207,29 @@ export interface TarOptions {
   /** Paces the reads of file data (shared across partitions). */
   limiter?: RateLimiter | undefined;
   log?: Logger | undefined;
-  /** Read chunk size in bytes. @default 1 MiB */
+  /** Read chunk size in bytes (a multiple of 8 KiB keeps pages whole). @default 1 MiB */
   chunkSize?: number;
   /** Told the size of each piece of file data read from disk into the tar (progress). */
   onData?: ((bytes: number) => void) | undefined;
+  /** Sees every regular file's bytes as they go into the tar (backup manifest, page checks). */
+  observer?: MemberObserver | undefined;
+}
+
+/**
+ * Watches the data of the file members of a partition as it is written, without a second
+ * read: `file` is called when a member's data starts (not for a file that vanished before it
+ * was opened), then `data` for each chunk in order (exactly the bytes stored, NUL padding
+ * included) with its offset in the member, then `end` once all of it was handed to the tar.
+ */
+export interface MemberObserver {
+  file(member: TarMember, partition: number): FileTap;
+}
+
+/** One file member's data, as `MemberObserver` sees it. */
+export interface FileTap {
+  /** The chunk is not modified afterwards; a returned promise is awaited before the next read. */
+  data(chunk: Uint8Array, offset: number): void | Promise<void>;
+  end(): void;
 }
 
 /**
@@ -226,7 +245,7 @@ export function partitionTar(
   const producer = async (): Promise<void> => {
     for (const m of part.members) {
       if (pack.destroyed) return;
-      await writeMember(pack, m, options);
+      await writeMember(pack, m, part.index, options);
     }
     pack.finalize();
   };
@@ -243,7 +262,12 @@ function headerName(m: TarMember): string {
 
 type Sink = ReturnType<Pack["entry"]>;
 
-async function writeMember(pack: Pack, m: TarMember, options: TarOptions): Promise<void> {
+async function writeMember(
+  pack: Pack,
+  m: TarMember,
+  partition: number,
+  options: TarOptions,
+): Promise<void> {
   let file: Deno.FsFile | undefined;
   if (m.type === "file" && m.data === undefined && m.path !== undefined) {
     try {
@@ -276,12 +300,16 @@ async function writeMember(pack: Pack, m: TarMember, options: TarOptions): Promi
       });
     });
     const s = await sink;
+    const tap = m.type === "file" ? options.observer?.file(m, partition) : undefined;
     if (m.type === "file") {
-      if (m.data !== undefined) await write(s, m.data);
-      else if (file !== undefined) await copyExactly(file, s, m, options);
+      if (m.data !== undefined) {
+        await tap?.data(m.data, 0);
+        await write(s, m.data);
+      } else if (file !== undefined) await copyExactly(file, s, m, options, tap);
       s.end(undefined); // tar-stream's .d.ts wants an argument (TOOLCHAIN.md)
     }
     await finished;
+    tap?.end();
   } finally {
     file?.close();
   }
@@ -297,6 +325,7 @@ async function copyExactly(
   sink: Sink,
   m: TarMember,
   options: TarOptions,
+  tap: FileTap | undefined,
 ): Promise<void> {
   const chunkSize = options.chunkSize ?? 1024 * 1024;
   let remaining = m.size;
@@ -322,6 +351,7 @@ async function copyExactly(
     }
     // A shrunk file's remainder stays zero-filled (the buffer is fresh).
     await options.limiter?.acquire(buf.length);
+    await tap?.data(buf, m.size - remaining);
     await write(sink, buf);
     options.onData?.(buf.length);
     remaining -= buf.length;

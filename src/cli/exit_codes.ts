@@ -46,6 +46,7 @@ export const COMMAND_NAMES = [
   "delete",
   "wal-verify",
   "check",
+  "backup-verify",
 ] as const;
 export type CommandName = typeof COMMAND_NAMES[number];
 
@@ -89,6 +90,7 @@ export const EXIT_TABLE: Readonly<
   delete: WALE_STYLE,
   "wal-verify": WALE_STYLE,
   check: WALE_STYLE,
+  "backup-verify": WALE_STYLE,
 });
 
 /** Classifies anything thrown. */

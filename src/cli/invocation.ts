@@ -2,6 +2,7 @@
 import type { BackupFetchInput } from "../commands/backup_fetch.ts";
 import type { BackupListInput } from "../commands/backup_list.ts";
 import type { BackupPushInput } from "../commands/backup_push.ts";
+import type { BackupVerifyInput } from "../commands/backup_verify.ts";
 import type { CheckInput } from "../commands/check.ts";
 import type { DeleteInput } from "../commands/delete.ts";
 import type { WalFetchInput } from "../commands/wal_fetch.ts";
@@ -20,7 +21,8 @@ export type Invocation =
   | { name: "wal-prefetch"; input: WalPrefetchInput }
   | { name: "delete"; input: DeleteInput }
   | { name: "wal-verify"; input: WalVerifyInput }
-  | { name: "check"; input: CheckInput };
+  | { name: "check"; input: CheckInput }
+  | { name: "backup-verify"; input: BackupVerifyInput };
 
 /** Global options as commander reports them (before the environment is consulted). */
 export interface GlobalFlags {

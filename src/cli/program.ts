@@ -171,6 +171,44 @@ export function parseArgs(argv: readonly string[], write: (text: string) => void
       done({ name: "wal-verify", input: { json: o.json === true } })
     );
 
+  program.command("backup-verify")
+    .description(
+      "download and decode every partition of a backup and check it against its manifest",
+    )
+    .argument("<BACKUP_NAME>", "a backup name or LATEST")
+    .option("--json", "print one JSON document instead of one line per finding")
+    .option("-p, --pool-size <N>", "partitions read in parallel", intArg("--pool-size", 1), 4)
+    .option("--restore", "after the checks pass, restore the backup and start it (a drill)")
+    .option("--target-time <T>", "with --restore: recover to this time (recovery_target_time)")
+    .option("--pg-bin <DIR>", "with --restore: PostgreSQL's binaries (initdb, pg_ctl, ...)")
+    .action((
+      name: string,
+      o: {
+        json?: boolean;
+        poolSize: number;
+        restore?: boolean;
+        targetTime?: string;
+        pgBin?: string;
+      },
+    ) => {
+      if (o.restore !== true && (o.targetTime !== undefined || o.pgBin !== undefined)) {
+        throw new UsageError("--target-time and --pg-bin apply only with --restore", {
+          hint: 'Run "wal-e backup-verify --help" for usage.',
+        });
+      }
+      done({
+        name: "backup-verify",
+        input: {
+          backupName: name,
+          json: o.json === true,
+          poolSize: o.poolSize,
+          restore: o.restore === true,
+          targetTime: o.targetTime,
+          pgBin: o.pgBin,
+        },
+      });
+    });
+
   program.command("check")
     .description(
       "probe the store (write, read back, list, delete) and the cluster's archiving settings",

@@ -33,7 +33,13 @@ export interface Io {
 const WITH_PROGRESS = new Set(["backup-push", "backup-fetch"]);
 
 /** Commands that log `starting WAL-E` first (all but version and the WAL commands, §2.8). */
-const ANNOUNCED = new Set(["backup-push", "backup-fetch", "backup-list", "delete"]);
+const ANNOUNCED = new Set([
+  "backup-push",
+  "backup-fetch",
+  "backup-list",
+  "delete",
+  "backup-verify",
+]);
 
 /** Runs one command line; resolves to the exit status. */
 export async function run(
@@ -155,6 +161,8 @@ async function runWithStore(
         return await (await lazy.walVerify()).walVerify(inv.input, deps);
       case "check":
         return await (await lazy.check()).check(inv.input, deps);
+      case "backup-verify":
+        return await (await lazy.backupVerify()).backupVerify(inv.input, deps);
     }
   } finally {
     await store.close();

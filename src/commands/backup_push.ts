@@ -5,13 +5,15 @@
  * Before anything else it removes leftovers of uploads a killed push left behind (older than
  * a day, `sweepLeftovers`). Order of objects (§5.8): extended_version.txt, the volumes, then
  * (after the stop) one extra volume with `backup_label`/`tablespace_map` for online backups,
- * and the sentinel strictly last, only when everything succeeded. The stop call is always attempted, even after a failure,
+ * then the backup manifest (`backup_push/manifest.ts`: each file's size and CRC-32, and the
+ * page checksum findings), and the sentinel strictly last, only when everything succeeded. The stop call is always attempted, even after a failure,
  * and the first failure is the one reported.
  * Phases live in `backup_push/`.
  */
 import { BASEBACKUPS_DIR, extendedVersionKey, sentinelKey, WAL_DIR } from "../archive/keys.ts";
 import { uploadPlain } from "../archive/pipeline.ts";
 import { RateLimiter } from "../archive/rate_limit.ts";
+import { type Manifest, uploadManifest } from "../archive/manifest.ts";
 import { serializeSentinel } from "../archive/sentinel.ts";
 import { planPartitions, textMember } from "../archive/tar_partition.ts";
 import { describe, UserError } from "../errors.ts";
@@ -19,9 +21,11 @@ import type { Logger } from "../log.ts";
 import { type BackupSession, type BackupStop, parseBackupLabel } from "../pg/backup_api.ts";
 import { DEFAULT_ARCHIVE_STALL_SECONDS, waitForArchive } from "../pg/archive_wait.ts";
 import { walkCluster, type WalkEntry } from "../pg/cluster_walk.ts";
+import { readDataChecksumVersion } from "../pg/control_data.ts";
 import { walFileNameOffset } from "../pg/wal_name.ts";
 import { Progress } from "../progress.ts";
 import { checkDataDirectory } from "./backup_push/data_dir.ts";
+import { ManifestRecorder } from "./backup_push/manifest.ts";
 import { nameFor, type StartedBackup, startOffline, startOnline } from "./backup_push/start.ts";
 import { uploadVolume, uploadVolumes, type VolumeUploadOptions } from "./backup_push/volumes.ts";
 import type { CommandDeps } from "./context.ts";
@@ -51,6 +55,13 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
   const started = input.whileOffline
     ? await startOffline(dataDir, deps.env)
     : await startOnline(dataDir, deps.env, log, { fast: input.fastCheckpoint === true });
+  const recorder = new ManifestRecorder({
+    backupName: started.name,
+    startLsn: started.startLsn,
+    online: started.session !== undefined,
+    dataChecksums: await dataChecksums(dataDir, log),
+    log: deps.log.child("wal_e.worker.upload"),
+  });
   const upload: VolumeUploadOptions = {
     store: deps.store,
     encoding: deps.encoding,
@@ -58,6 +69,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     poolSize: input.poolSize,
     limiter: input.readRateLimit === undefined ? undefined : new RateLimiter(input.readRateLimit),
     log: deps.log.child("wal_e.worker.upload"),
+    observer: recorder,
   };
   const progress = new Progress({
     label: "backup-push",
@@ -101,6 +113,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     });
   }
 
+  let partitionCount = volumes.count;
   let stopName = { fileName: started.name.slice(5, 29), offset: Number(started.name.slice(30)) };
   if (stop !== undefined) {
     checkLabel(started, stop);
@@ -109,7 +122,9 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     const members = [textMember("backup_label", stop.labelFile, owner)];
     if (stop.spcmapFile !== "") members.push(textMember("tablespace_map", stop.spcmapFile, owner));
     await uploadVolume({ index: volumes.count, members, bytes: 0 }, upload);
+    partitionCount++;
   }
+  await writeManifest(recorder.manifest(partitionCount), deps, log);
 
   const sentinel = serializeSentinel({
     wal_segment_backup_stop: stopName.fileName,
@@ -142,6 +157,43 @@ async function sizeInBackground(entries: readonly WalkEntry[], progress: Progres
     if (st?.isFile === true) total += st.size;
   }
   progress.total = total;
+}
+
+/**
+ * Whether the cluster has data checksums (pg_control), logged when it cannot be told: then
+ * pages are not verified.
+ */
+async function dataChecksums(dataDir: string, log: Logger): Promise<boolean | undefined> {
+  const version = await readDataChecksumVersion(dataDir);
+  if (version === undefined) {
+    log.info({
+      msg: "not verifying page checksums",
+      detail: `Could not tell from "${dataDir}/global/pg_control" whether the cluster has ` +
+        "data checksums (PostgreSQL 10 or later is needed).",
+    });
+  }
+  return version === undefined ? undefined : version > 0;
+}
+
+/** Uploads the manifest (before the sentinel) and sums up the page checks. */
+async function writeManifest(manifest: Manifest, deps: CommandDeps, log: Logger): Promise<void> {
+  await uploadManifest(deps.store, deps.encoding, manifest);
+  const pc = manifest.page_checks;
+  if (pc.data_checksums !== true) return;
+  const summary = `${pc.pages_verified} pages verified, ${pc.pages_skipped_newer} written ` +
+    "during the backup skipped";
+  if (pc.corrupt_pages.length === 0) {
+    log.info({ msg: "page checksums verified", detail: `${summary}; none corrupt.` });
+    return;
+  }
+  log.warning({
+    msg: `${pc.corrupt_pages.length} pages failed checksum verification`,
+    detail: `${summary}. Corrupt: ${
+      pc.corrupt_pages.slice(0, 10).map((p) => `"${p.path}" block ${p.block}`).join(", ")
+    }${pc.corrupt_pages.length > 10 ? ", ..." : ""}.`,
+    hint: "The backup was written and records them in its manifest (backup-verify lists " +
+      "them); check the cluster's storage.",
+  });
 }
 
 /**

@@ -12,9 +12,17 @@
  * - `before` accepts a 24-hex WAL segment name, as WAL-E's help promised; `old-versions` works.
  * - Sentinels are deleted first, so an interrupted delete never leaves a backup that looks
  *   complete but lacks volumes. `retain` below 1 is rejected by the CLI.
+ * - A backup's manifest (`<name>/manifest.json.lzo`, ours) goes with its backup; WAL-E's own
+ *   delete would keep it with a "skipping non-qualifying key" warning.
  */
 import { type BackupInfo, listBackups } from "../archive/backups.ts";
-import { BACKUP_NAME_RE, BASEBACKUPS_DIR, SENTINEL_SUFFIX, WAL_DIR } from "../archive/keys.ts";
+import {
+  BACKUP_NAME_RE,
+  BASEBACKUPS_DIR,
+  MANIFEST_FILE,
+  SENTINEL_SUFFIX,
+  WAL_DIR,
+} from "../archive/keys.ts";
 import { UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SEGMENT_RE, segmentNumber } from "../pg/wal_name.ts";
@@ -193,6 +201,8 @@ async function sweep(
       kind = "a base backup sentinel file";
     } else if (parts.length === 2 && name === parts[0] && parts[1] === "extended_version.txt") {
       kind = "a extended version metadata file";
+    } else if (parts.length === 2 && name === parts[0] && parts[1] === MANIFEST_FILE) {
+      kind = "a backup manifest";
     } else if (parts.length === 3 && name === parts[0] && parts[1] === "tar_partitions") {
       kind = "a base backup volume";
     }

@@ -137,3 +137,53 @@ export async function readSystemIdentifier(dataDir: string): Promise<bigint | un
     file.close();
   }
 }
+
+/** CRC-32C (Castagnoli, reflected), the checksum of `pg_control` since PostgreSQL 9.5. */
+const CRC32C_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82F63B78 : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** Bytes of `global/pg_control` read (PG_CONTROL_FILE_SIZE; the struct is far smaller). */
+const PG_CONTROL_FILE_SIZE = 8192;
+/** `pg_control_version` of PostgreSQL 10, the first with the 32-byte nonce before the CRC. */
+const PG_CONTROL_VERSION_10 = 1002;
+
+/**
+ * `data_checksum_version` from `global/pg_control` (0: checksums off, 1: on), read without
+ * running a program and without knowing the struct's layout, which changes between major
+ * versions: since PostgreSQL 10 the struct ends with `data_checksum_version` (4 bytes), a
+ * 32-byte nonce, then the CRC-32C of everything before the CRC. The CRC's offset is found by
+ * running the CRC over the file and stopping where the next 4 bytes equal it (a false match
+ * is a 1 in 2^32 chance per offset, and the offset must also leave room for the fields).
+ * Undefined when the file cannot be read, is older than PostgreSQL 10, or no offset matches.
+ */
+export async function readDataChecksumVersion(dataDir: string): Promise<number | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(`${dataDir.replace(/\/+$/, "")}/global/pg_control`);
+  } catch {
+    return undefined;
+  }
+  return dataChecksumVersionOf(bytes.subarray(0, PG_CONTROL_FILE_SIZE));
+}
+
+/** `data_checksum_version` of a `pg_control` image (see readDataChecksumVersion). */
+export function dataChecksumVersionOf(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 64) return undefined;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (dv.getUint32(8, true) < PG_CONTROL_VERSION_10) return undefined;
+  let crc = 0xFFFFFFFF;
+  for (let x = 0; x + 4 <= bytes.length; x++) {
+    if (x >= 48 && ((crc ^ 0xFFFFFFFF) >>> 0) === dv.getUint32(x, true)) {
+      return dv.getUint32(x - 36, true);
+    }
+    crc = (CRC32C_TABLE[(crc ^ bytes[x]!) & 0xFF]! ^ (crc >>> 8)) >>> 0;
+  }
+  return undefined;
+}

@@ -44,6 +44,7 @@ Deno.test("exit table: every command's status for every kind of failure is pinne
     delete: WALE,
     "wal-verify": WALE,
     check: WALE,
+    "backup-verify": WALE,
   });
 });
 
@@ -61,6 +62,7 @@ function commands(dir: string): [string, string[]][] {
     ["delete", ["delete", "retain", "1"]],
     ["wal-verify", ["wal-verify"]],
     ["check", ["check", "--no-postgres"]],
+    ["backup-verify", ["backup-verify", "LATEST"]],
   ];
 }
 

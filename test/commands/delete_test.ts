@@ -117,3 +117,24 @@ Deno.test("startHorizon trusts only the log id of names that may be WAL-E offlin
   assert.equal(startHorizon("base_000000010000000000000009_00000040"), 9n);
   assert.equal(startHorizon("base_0000000100000002000000A2_000000A2"), 2n << 32n);
 });
+
+Deno.test("delete removes a backup's manifest with it and keeps the manifests of kept backups", async () => {
+  await withFixture(async (prefix, dir) => {
+    const root = `${dir}/plain/basebackups_005`;
+    const old = `${root}/base_000000010000000000000030_00000030/manifest.json.lzo`;
+    const kept = `${root}/base_000000010000000000000009_00000040/manifest.json.lzo`;
+    await Deno.writeTextFile(old, "x");
+    await Deno.writeTextFile(kept, "x");
+    const r = await runInProcess(["delete", "--confirm", "retain", "1"], {
+      WALE_FILE_PREFIX: prefix,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /skipping non-qualifying key/);
+    assert.match(
+      r.stderr,
+      /MSG: deleting a backup manifest\n +DETAIL: The key being deleted is \S+base_000000010000000000000030_00000030\/manifest\.json\.lzo\./,
+    );
+    await assert.rejects(() => Deno.stat(old), Deno.errors.NotFound);
+    await Deno.stat(kept);
+  });
+});

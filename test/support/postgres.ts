@@ -81,8 +81,15 @@ export class PgCluster {
     return `${this.socketDir}/server.log`;
   }
 
-  /** initdb a new cluster at `dataDir` (its parent must exist and be traversable). */
-  static async init(dataDir: string, extraConf = ""): Promise<PgCluster> {
+  /**
+   * initdb a new cluster at `dataDir` (its parent must exist and be traversable); `initdbArgs`
+   * are added to initdb's (e.g. `-k` for data checksums).
+   */
+  static async init(
+    dataDir: string,
+    extraConf = "",
+    initdbArgs: readonly string[] = [],
+  ): Promise<PgCluster> {
     await Deno.mkdir(dataDir, { mode: 0o700 });
     await giveToPostgres(dataDir);
     await sh([
@@ -96,6 +103,7 @@ export class PgCluster {
       "UTF8",
       "--locale=C.UTF-8",
       "--no-sync",
+      ...initdbArgs,
     ]);
     const c = await PgCluster.adopt(dataDir);
     await c.writeBaseConf(extraConf);

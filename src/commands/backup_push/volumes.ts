@@ -6,7 +6,7 @@
 import { partitionKey } from "../../archive/keys.ts";
 import { type Encoding, uploadCompressed } from "../../archive/pipeline.ts";
 import type { RateLimiter } from "../../archive/rate_limit.ts";
-import { type Partition, partitionTar } from "../../archive/tar_partition.ts";
+import { type MemberObserver, type Partition, partitionTar } from "../../archive/tar_partition.ts";
 import type { Logger } from "../../log.ts";
 import type { Store } from "../../storage/store.ts";
 
@@ -28,6 +28,8 @@ export interface VolumeUploadOptions {
   log: Logger;
   /** Told the size of each piece of file data read (progress). */
   onData?: ((bytes: number) => void) | undefined;
+  /** Sees each file's bytes on their way into the tar (the backup manifest). */
+  observer?: MemberObserver | undefined;
 }
 
 /** Uploads one partition as one volume; resolves when the object is stored. */
@@ -47,7 +49,12 @@ export async function uploadVolume(
   const stats = await uploadCompressed(
     o.store,
     key,
-    partitionTar(part, { limiter: o.limiter, log: o.log, onData: o.onData }),
+    partitionTar(part, {
+      limiter: o.limiter,
+      log: o.log,
+      onData: o.onData,
+      observer: o.observer,
+    }),
     {
       encoding: o.encoding,
       mtimeSeconds: Math.floor(Date.now() / 1000),
