@@ -139,6 +139,22 @@ Deno.test({
         assert.deepEqual(await listing(archive), before, "the drill wrote into the store");
       });
 
+      await t.step(
+        "through the CLI: backup-verify LATEST --restore checks the backup, then drills",
+        async () => {
+          const r = await sh([walE, "backup-verify", "LATEST", "--restore"], {
+            env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", TMPDIR: scratchParent },
+            check: false,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stdout, /^OK /m);
+          assert.doesNotMatch(r.stdout, /^FAIL /m);
+          assert.match(r.stdout, /^restorable to \S+ .* from base_\w+: fetch /m);
+          await assertCleanedUp(scratchParent);
+          assert.deepEqual(await listing(archive), before, "the drill wrote into the store");
+        },
+      );
+
       await t.step("--target-time: restorable to the target", async () => {
         const r = await drill(["LATEST", "--target-time", target], drillEnv);
         assert.equal(r.code, 0, r.stderr);
