@@ -39,7 +39,14 @@ import {
   type ResumePoint,
 } from "./resume.ts";
 import { type RetryPolicy, retryPolicyOf, withRetries } from "./retrying.ts";
-import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+import type {
+  GetOptions,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  Store,
+  StoreCapabilities,
+} from "./store.ts";
 
 /** Block size of staged uploads, and the largest object sent as one Put Blob. */
 export const WABS_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -123,7 +130,7 @@ export class WabsStore implements Store {
     return this.#o.container.getBlockBlobClient(this.pathPrefix + key);
   }
 
-  put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<void> {
+  put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     const ctx = this.#ctx("PUT", key);
     const headers = { blobContentType: options.contentType ?? "application/octet-stream" };
     return putInParts(body, {

@@ -9,7 +9,14 @@ import { fileSource } from "../archive/file_source.ts";
 import { phase } from "../phases.ts";
 import { lazy } from "../lazy.ts";
 import { checkKey, checkKeyPrefix, checkPutKey } from "./keys.ts";
-import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+import type {
+  GetOptions,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  Store,
+  StoreCapabilities,
+} from "./store.ts";
 
 /** Infix of temporary files; listings skip names containing it. */
 const TEMP_MARK = ".wal-e-tmp.";
@@ -44,17 +51,14 @@ export class LocalStore implements Store {
     return `file://localhost${this.#root}${key}`;
   }
 
-  async put(
-    key: string,
-    body: ReadableStream<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<void> {
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     await checkPutKey(key, body);
     const path = this.#path(key);
     const dir = dirname(path);
     const temp = join(dir, `.${path.slice(dir.length + 1)}${TEMP_MARK}${randomSuffix()}`);
     const file = this.#createTemp(dir, temp);
-    const reader = body.getReader();
+    // Bytes are written as they are: no stream machinery on wal-push's path (see PutBody).
+    const reader = body instanceof Uint8Array ? undefined : body.getReader();
     let ok = false;
     let written = 0;
     // File-system failures (disk full, permission, a path too long) become store errors naming
@@ -66,15 +70,22 @@ export class LocalStore implements Store {
         throw storeIoError(err, temp);
       }
     };
+    // Page-cache writes do not block for long; the async form costs ~3× for a segment.
+    const writeAll = (value: Uint8Array): void => {
+      let off = 0;
+      while (off < value.length) off += fs(() => file.writeSync(value.subarray(off)));
+      written += value.length;
+    };
     try {
-      for (;;) {
+      if (reader === undefined) {
+        options.signal?.throwIfAborted();
+        writeAll(body as Uint8Array);
+      }
+      while (reader !== undefined) {
         options.signal?.throwIfAborted();
         const { done, value } = await reader.read();
         if (done) break;
-        // Page-cache writes do not block for long; the async form costs ~3× for a segment.
-        let off = 0;
-        while (off < value.length) off += fs(() => file.writeSync(value.subarray(off)));
-        written += value.length;
+        writeAll(value);
       }
       options.signal?.throwIfAborted();
       phase("write");
@@ -90,7 +101,7 @@ export class LocalStore implements Store {
       fs(() => syncDir(dir));
       phase("rename-dirsync");
     } catch (err) {
-      await reader.cancel(err).catch(() => {});
+      await reader?.cancel(err).catch(() => {});
       throw err;
     } finally {
       if (!ok) {

@@ -4,7 +4,14 @@
  */
 import { ObjectNotFoundError } from "../errors.ts";
 import { checkKey, checkKeyPrefix, checkPutKey, nothingToSweep } from "./keys.ts";
-import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+import type {
+  GetOptions,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  Store,
+  StoreCapabilities,
+} from "./store.ts";
 
 interface Entry {
   bytes: Uint8Array;
@@ -25,15 +32,11 @@ export class MemoryStore implements Store {
     return `memory://store/${this.pathPrefix}${key}`;
   }
 
-  async put(
-    key: string,
-    body: ReadableStream<Uint8Array>,
-    options: PutOptions = {},
-  ): Promise<void> {
+  async put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     await checkPutKey(key, body);
     const chunks: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of body) {
+    for await (const chunk of body instanceof Uint8Array ? [body] : body) {
       options.signal?.throwIfAborted();
       chunks.push(chunk.slice());
       size += chunk.length;

@@ -53,7 +53,14 @@ import {
 } from "./resume.ts";
 import { type RetryPolicy, retryPolicyOf, SdkRetryStrategy } from "./retrying.ts";
 import { s3Addressing, s3Credentials } from "./s3_endpoint.ts";
-import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+import type {
+  GetOptions,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  Store,
+  StoreCapabilities,
+} from "./store.ts";
 
 /** Part size of multipart uploads, and the largest object sent as one PutObject. */
 export const S3_PART_SIZE = 8 * 1024 * 1024;
@@ -124,7 +131,7 @@ export class S3Store implements Store {
     };
   }
 
-  put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<void> {
+  put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     return putInParts(body, {
       key,
       options,

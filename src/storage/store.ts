@@ -57,6 +57,13 @@ export interface StoreCapabilities {
   deleteBatchSize: number;
 }
 
+/**
+ * What `put` stores: a stream, or bytes already whole in memory. The bytes form exists for
+ * wal-push, whose compressed segment is one array: the first touch of the Web Streams classes
+ * costs a process ~2-3 ms (Deno loads them lazily), once per segment archived.
+ */
+export type PutBody = ReadableStream<Uint8Array> | Uint8Array;
+
 /** Object storage under one prefix. */
 export interface Store {
   readonly capabilities: StoreCapabilities;
@@ -66,7 +73,7 @@ export interface Store {
    * fails or is aborted no partial object is visible, and a reader never sees a partial one.
    * Resolves only once the object is durably stored (and verified, where the backend can).
    */
-  put(key: string, body: ReadableStream<Uint8Array>, options?: PutOptions): Promise<void>;
+  put(key: string, body: PutBody, options?: PutOptions): Promise<void>;
 
   /**
    * Opens `key` for streaming. Throws `ObjectNotFoundError` when it does not exist, before any

@@ -37,7 +37,14 @@ import {
   type ResumePoint,
 } from "./resume.ts";
 import { type RetryPolicy, retryPolicyOf, withRetries } from "./retrying.ts";
-import type { GetOptions, ObjectInfo, PutOptions, Store, StoreCapabilities } from "./store.ts";
+import type {
+  GetOptions,
+  ObjectInfo,
+  PutBody,
+  PutOptions,
+  Store,
+  StoreCapabilities,
+} from "./store.ts";
 import { type SwiftAuthSettings, swiftAuthSettings } from "./swift_auth.ts";
 import { BULK_DELETE_MAX, SwiftClient, SwiftHttpError } from "./swift_client.ts";
 import { putManifest, segmentUploader, UPLOAD_CONCURRENCY } from "./swift_slo.ts";
@@ -94,7 +101,7 @@ export class SwiftStore implements Store {
     return `/${this.pathPrefix}${key}`;
   }
 
-  put(key: string, body: ReadableStream<Uint8Array>, options: PutOptions = {}): Promise<void> {
+  put(key: string, body: PutBody, options: PutOptions = {}): Promise<void> {
     const client = this.#client;
     const contentType = options.contentType ?? "application/octet-stream";
     const signal = options.signal;

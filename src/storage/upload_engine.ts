@@ -9,7 +9,7 @@
 import { StoreError } from "../errors.ts";
 import { BlockReader, type BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
 import { checkPutKey } from "./keys.ts";
-import type { PutOptions } from "./store.ts";
+import type { PutBody, PutOptions } from "./store.ts";
 
 /** One multipart upload of a backend, from `UploadPlan.begin`. */
 export interface PartUpload {
@@ -56,14 +56,11 @@ export interface UploadPlan {
  * object's size: every byte is copied once into a pooled buffer and the source's chunks are
  * never kept. Resolves once the object is stored (and verified, when the plan's `after` does).
  */
-export async function putInParts(
-  body: ReadableStream<Uint8Array>,
-  plan: UploadPlan,
-): Promise<void> {
+export async function putInParts(body: PutBody, plan: UploadPlan): Promise<void> {
   await checkPutKey(plan.key, body);
   const partSize = typeof plan.partSize === "number" ? plan.partSize : await plan.partSize();
   const options = plan.options;
-  const blocks = new BlockReader(body);
+  const blocks = new BlockReader(body instanceof Uint8Array ? ReadableStream.from([body]) : body);
   const signal = options.signal;
   const onAbort = () => void blocks.cancel(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });

@@ -42,6 +42,15 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     }
   });
 
+  t("stores bytes given whole (wal-push's body) as a stream would", async (s) => {
+    for (const size of [0, 1, 1_000_003]) {
+      const data = pattern(size, size + 7);
+      await s.put(`bytes/${size}`, data, { size });
+      assert.deepEqual(await readAll(await s.get(`bytes/${size}`)), data);
+    }
+    await assert.rejects(() => s.put("../escape", new Uint8Array([1])), StoreError);
+  });
+
   t("a missing key is ObjectNotFoundError on get and false on exists", async (s) => {
     await assert.rejects(() => s.get("nope/missing.lzo"), ObjectNotFoundError);
     assert.equal(await s.exists("nope/missing.lzo"), false);
