@@ -29,6 +29,24 @@ const PATTERNS: readonly [RegExp, string][] = [
 ];
 
 /**
+ * Every text a PATTERNS entry can match contains one of these (lower-cased): a line without
+ * any skips the regular expressions, whose first use costs ~0.5 ms per process (compilation),
+ * on every WAL call, for log lines that hold nothing to redact.
+ */
+const PATTERN_NEEDLES = [
+  "sig",
+  "credential",
+  "token",
+  "password",
+  "secret",
+  "@",
+  "authorization",
+  "encryption-key",
+  "auth_tk",
+  "gaaaaa",
+];
+
+/**
  * Turns text into text without `secrets` (the values of the variables the configuration table
  * marks secret: `secretValues` in src/cli/options.ts); identity when there is nothing to hide.
  */
@@ -55,6 +73,8 @@ export function secretRedactor(secrets: Iterable<string>): (text: string) => str
   return (text: string): string => {
     let out = text;
     for (const v of literals) out = out.replaceAll(v, MASK);
+    const lower = out.toLowerCase();
+    if (!PATTERN_NEEDLES.some((n) => lower.includes(n))) return out;
     for (const [re, to] of PATTERNS) out = out.replace(re, to);
     return out;
   };
