@@ -116,7 +116,9 @@ export async function openDecompressed(
   const reader = options.codec !== undefined
     ? options.codec.createReader()
     : (await readerModule()).createLzopReader();
-  return (await openLzop(store, key, options)).pipeThrough(reader);
+  // Both decoders copy each input chunk before they take the next: the store may reuse its
+  // buffer (fewer unreferenced buffers for V8 to free late, a smaller resident size).
+  return (await openLzop(store, key, { ...options, transientChunks: true })).pipeThrough(reader);
 }
 
 /**

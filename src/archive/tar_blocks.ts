@@ -125,7 +125,7 @@ export function memberHeader(m: TarMember, name: string): Uint8Array {
     ...fields,
     name: "PaxHeader",
     linkname,
-    type: 72 - 48,
+    type: 72, // 0x30 + 72 = "x": a PAX extended header
     size: pax.length,
   });
   const real = ustar({ ...fields, name: "PaxHeader", linkname });
@@ -142,7 +142,11 @@ export function tarHeaderName(m: TarMember): string {
   return m.name === "" ? "/" : `${m.name}/`;
 }
 
-function unreadable(path: string, what: string, cause: unknown): UserError {
+/**
+ * A file of the cluster that cannot be archived (permission denied, I/O error): a UserError
+ * naming it, never a partial member or a silently shorter backup.
+ */
+export function unreadable(path: string, what: string, cause: unknown): UserError {
   return new UserError("could not read a file of the cluster", {
     detail: `Could not ${what} "${path}": ${osReason(cause)}.`,
     hint: "Run backup-push as the cluster's owner (usually postgres) and make sure it can " +

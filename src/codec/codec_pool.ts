@@ -95,9 +95,12 @@ export class CodecPool {
    * for corrupt data or a checksum mismatch.
    */
   async decompress(buf: ArrayBuffer, blocks: BlockFrame[]): Promise<Uint8Array> {
-    const res = await this.#run({ op: "decompress", id: 0, buf, blocks }, [buf]);
+    let total = 0;
+    for (const b of blocks) total += b.ulen;
+    const out = new ArrayBuffer(total);
+    const res = await this.#run({ op: "decompress", id: 0, buf, blocks, out }, [buf, out]);
     if (!res.ok) throw new BlockDecodeError(res.message, res.detail, res.block);
-    return new Uint8Array(res.out);
+    return new Uint8Array(res.out, 0, total);
   }
 
   /** Test hook: makes a worker crash with an uncaught error. */
