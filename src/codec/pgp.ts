@@ -13,7 +13,7 @@ import { ConfigError, CorruptArchiveError } from "../errors.ts";
 import { mapStreamErrors } from "../streams.ts";
 import { AES_ECB, decryptSeipdV1 } from "./pgp_cfb.ts";
 import { openLiteralData } from "./pgp_literal.ts";
-import { AES_CBC, encryptSeipdV1 } from "./pgp_encrypt.ts";
+import { AES_KEY_BYTES, encryptSeipdV1 } from "./pgp_encrypt.ts";
 
 /** Where keys come from (resolved by the CLI from the environment). */
 export interface PgpSettings {
@@ -170,7 +170,7 @@ export async function encryptStream(
   const keys = await encryptionKeys(settings);
   try {
     const session = await openpgp.generateSessionKey({ encryptionKeys: keys });
-    if (AES_CBC[session.algorithm] !== undefined) {
+    if (AES_KEY_BYTES[session.algorithm] === session.data.length) {
       const pkesk = await openpgp.encryptSessionKey({
         data: session.data,
         algorithm: session.algorithm,

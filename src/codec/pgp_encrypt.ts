@@ -5,11 +5,12 @@
  *
  * CFB encryption is sequential, but it equals CBC run over the plaintext: with the CBC IV set
  * to Y0 = E(0), CBC's outputs are Y_i = E(P_i ⊕ Y_{i-1}) = E(C_i), and CFB's ciphertext is
- * C_i = P_i ⊕ Y_{i-1}. So one native `aes-*-cbc` call per chunk (node:crypto has no CFB in
- * Deno) and an XOR give the CFB ciphertext, instead of openpgp's pure-JS AES.
+ * C_i = P_i ⊕ Y_{i-1}. So one native AES-CBC call per 256 KiB piece (Web Crypto, which runs it
+ * off the main thread: the thread keeps feeding the codec workers meanwhile; Deno has no CFB)
+ * and an XOR give the CFB ciphertext, instead of openpgp's pure-JS AES. A CBC run resumes from
+ * its last output block, so pieces chain.
  */
-import { Buffer } from "node:buffer";
-import { createCipheriv, createHash, type Hash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { xorInto } from "./pgp_cfb.ts";
 
 const BLOCK = 16;
@@ -19,11 +20,11 @@ const PIECE = 1 << PIECE_POWER;
 const TAG_SEIPD = 0xc0 | 18;
 const TAG_LITERAL = 0xc0 | 11;
 
-/** Node cipher names (CBC) for the AES session-key algorithms openpgp reports. */
-export const AES_CBC: Readonly<Record<string, string>> = {
-  aes128: "aes-128-cbc",
-  aes192: "aes-192-cbc",
-  aes256: "aes-256-cbc",
+/** Key lengths of the AES session-key algorithms openpgp reports. */
+export const AES_KEY_BYTES: Readonly<Record<string, number>> = {
+  aes128: 16,
+  aes192: 24,
+  aes256: 32,
 };
 
 /** A new-format definite body length. */
@@ -35,27 +36,33 @@ function definiteLength(n: number): Uint8Array {
 
 /** OpenPGP CFB (zero IV, no resync) as CBC + XOR; `encrypt` takes whole blocks until the end. */
 class CfbEncryptor {
-  readonly #cbc: ReturnType<typeof createCipheriv>;
+  readonly #key: CryptoKey;
   /** E(C_{i-1}): the key stream for the next block. */
-  #y: Uint8Array;
+  #y: Uint8Array<ArrayBuffer>;
 
-  constructor(cbcName: string, key: Uint8Array) {
-    const ecb = createCipheriv(cbcName.replace("-cbc", "-ecb"), Buffer.from(key), null);
-    ecb.setAutoPadding(false);
-    const y0 = new Uint8Array(ecb.update(new Uint8Array(BLOCK)));
-    this.#cbc = createCipheriv(cbcName, Buffer.from(key), Buffer.from(y0));
-    this.#cbc.setAutoPadding(false);
+  private constructor(key: CryptoKey, y0: Uint8Array<ArrayBuffer>) {
+    this.#key = key;
     this.#y = y0;
   }
 
+  static async create(raw: Uint8Array): Promise<CfbEncryptor> {
+    const key = await crypto.subtle.importKey("raw", raw.slice(), "AES-CBC", false, ["encrypt"]);
+    const zero = new Uint8Array(BLOCK);
+    const first = await crypto.subtle.encrypt({ name: "AES-CBC", iv: zero }, key, zero);
+    return new CfbEncryptor(key, new Uint8Array(first, 0, BLOCK).slice());
+  }
+
   /** Encrypts `plain` in place; only the last call may have a partial last block. */
-  encrypt(plain: Uint8Array): void {
+  async encrypt(plain: Uint8Array<ArrayBuffer>): Promise<void> {
     const whole = plain.length - (plain.length % BLOCK);
     if (whole > 0) {
       const run = plain.subarray(0, whole);
-      const y = new Uint8Array(this.#cbc.update(run));
-      if (y.length !== whole) throw new Error("CBC returned a short output");
-      const next = y.slice(whole - BLOCK);
+      // Web Crypto pads: the output has one more block, which is ignored.
+      const y = new Uint8Array(
+        await crypto.subtle.encrypt({ name: "AES-CBC", iv: this.#y }, this.#key, run),
+      );
+      if (y.length < whole) throw new Error("AES-CBC returned a short output");
+      const next = y.slice(whole - BLOCK, whole);
       // C_1 = P_1 ⊕ Y_0, C_i = P_i ⊕ Y_{i-1}: the key stream is Y shifted by one block.
       xorInto(run.subarray(0, BLOCK), this.#y);
       xorInto(run.subarray(BLOCK), y);
@@ -116,9 +123,10 @@ export function encryptSeipdV1(
   plain: ReadableStream<Uint8Array>,
   options: { key: Uint8Array; algorithm: string; pkesk: Uint8Array; date?: Date },
 ): ReadableStream<Uint8Array> {
-  const cbcName = AES_CBC[options.algorithm];
-  if (cbcName === undefined) throw new RangeError(`unsupported cipher ${options.algorithm}`);
-  const cfb = new CfbEncryptor(cbcName, options.key);
+  if (AES_KEY_BYTES[options.algorithm] !== options.key.length) {
+    throw new RangeError(`unsupported cipher ${options.algorithm}`);
+  }
+  let cfb: CfbEncryptor | undefined;
   const sha1: Hash = createHash("sha1");
   let out: TransformStreamDefaultController<Uint8Array> | undefined;
   const seipd = new PartialPacket(TAG_SEIPD, (head, body) => {
@@ -127,17 +135,10 @@ export function encryptSeipdV1(
     piece.set(body, head.length);
     out?.enqueue(piece);
   });
-  // Inner plaintext, encrypted a piece at a time (whole blocks until the end).
-  const inner = new Uint8Array(PIECE);
+  // Inner plaintext in PIECE-sized arrays; full ones wait in `ready` to be encrypted.
+  let inner = new Uint8Array(PIECE);
   let innerFill = 0;
-  const flushInner = (last: boolean): void => {
-    const n = last ? innerFill : innerFill - (innerFill % BLOCK);
-    const run = inner.subarray(0, n);
-    cfb.encrypt(run);
-    seipd.write(run);
-    inner.copyWithin(0, n, innerFill);
-    innerFill -= n;
-  };
+  const ready: Uint8Array<ArrayBuffer>[] = [];
   const writeInner = (bytes: Uint8Array, hash = true): void => {
     if (hash) sha1.update(bytes);
     let off = 0;
@@ -146,7 +147,18 @@ export function encryptSeipdV1(
       inner.set(bytes.subarray(off, off + n), innerFill);
       innerFill += n;
       off += n;
-      if (innerFill === PIECE) flushInner(false);
+      if (innerFill === PIECE) {
+        ready.push(inner);
+        inner = new Uint8Array(PIECE);
+        innerFill = 0;
+      }
+    }
+  };
+  /** Encrypts the full pieces in order and writes them into the SEIPD packet. */
+  const encryptReady = async (): Promise<void> => {
+    for (let piece = ready.shift(); piece !== undefined; piece = ready.shift()) {
+      await (cfb as CfbEncryptor).encrypt(piece);
+      seipd.write(piece);
     }
   };
   const literal = new PartialPacket(TAG_LITERAL, (head, body) => {
@@ -156,8 +168,9 @@ export function encryptSeipdV1(
   const date = Math.floor((options.date ?? new Date()).getTime() / 1000);
   return plain.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
-      start(c) {
+      async start(c) {
         out = c;
+        cfb = await CfbEncryptor.create(options.key);
         c.enqueue(options.pkesk.slice());
         seipd.write(Uint8Array.of(1)); // SEIPD version 1
         const prefix = crypto.getRandomValues(new Uint8Array(BLOCK + 2));
@@ -176,16 +189,20 @@ export function encryptSeipdV1(
           ),
         );
       },
-      transform(chunk, c) {
+      async transform(chunk, c) {
         out = c;
         literal.write(chunk);
+        await encryptReady();
       },
-      flush(c) {
+      async flush(c) {
         out = c;
         literal.end();
         writeInner(Uint8Array.of(0xd3, 0x14)); // MDC packet header, hashed too
         writeInner(new Uint8Array(sha1.digest()), false);
-        flushInner(true);
+        await encryptReady();
+        const last = inner.subarray(0, innerFill);
+        await (cfb as CfbEncryptor).encrypt(last);
+        seipd.write(last);
         seipd.end();
       },
     }),
