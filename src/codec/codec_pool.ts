@@ -39,6 +39,12 @@ export interface Compressed {
   buf: ArrayBuffer | undefined;
 }
 
+/** Decoded blocks, and the input buffer back for reuse. */
+export interface Decompressed {
+  plain: Uint8Array;
+  buf: ArrayBuffer | undefined;
+}
+
 /** Failure of one block's decoding, as the worker saw it (text for a CorruptArchiveError). */
 export class BlockDecodeError extends Error {
   readonly detail: string;
@@ -90,17 +96,14 @@ export class CodecPool {
   }
 
   /**
-   * Decodes consecutive blocks whose data lie back to back in `buf` (transferred) into one
-   * array. Verifies each block's checksums; rejects with BlockDecodeError (naming the block)
+   * Decodes consecutive blocks whose data lie back to back from the start of `buf`
+   * (transferred; it comes back in the result) into one fresh array. Verifies each block's checksums; rejects with BlockDecodeError (naming the block)
    * for corrupt data or a checksum mismatch.
    */
-  async decompress(buf: ArrayBuffer, blocks: BlockFrame[]): Promise<Uint8Array> {
-    let total = 0;
-    for (const b of blocks) total += b.ulen;
-    const out = new ArrayBuffer(total);
-    const res = await this.#run({ op: "decompress", id: 0, buf, blocks, out }, [buf, out]);
+  async decompress(buf: ArrayBuffer, blocks: BlockFrame[]): Promise<Decompressed> {
+    const res = await this.#run({ op: "decompress", id: 0, buf, blocks }, [buf]);
     if (!res.ok) throw new BlockDecodeError(res.message, res.detail, res.block);
-    return new Uint8Array(res.out, 0, total);
+    return { plain: new Uint8Array(res.out), buf: res.buf };
   }
 
   /** Test hook: makes a worker crash with an uncaught error. */

@@ -48,11 +48,6 @@ export interface DecompressRequest {
   id: number;
   buf: ArrayBuffer;
   blocks: BlockFrame[];
-  /**
-   * Where the plain bytes go (at least the blocks' total `ulen`): allocated by the caller,
-   * so its isolate accounts for the memory and collects it in time.
-   */
-  out: ArrayBuffer;
 }
 
 /** Test hook: the worker throws outside any handler (an uncaught error, as a crash). */
@@ -112,7 +107,9 @@ function compress(req: CompressRequest): CodecResponse {
 }
 
 function decompress(req: DecompressRequest): CodecResponse {
-  const plain = new Uint8Array(req.out);
+  let total = 0;
+  for (const b of req.blocks) total += b.ulen;
+  const plain = new Uint8Array(total);
   let from = 0;
   let to = 0;
   for (let i = 0; i < req.blocks.length; i++) {
@@ -122,7 +119,7 @@ function decompress(req: DecompressRequest): CodecResponse {
     from += b.clen;
     to += b.ulen;
   }
-  return { id: req.id, ok: true, out: req.out, buf: req.buf };
+  return { id: req.id, ok: true, out: plain.buffer, buf: req.buf };
 }
 
 /** Decodes one block into `into`; a failure's text, or undefined. */

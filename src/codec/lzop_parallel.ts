@@ -13,7 +13,12 @@
  * size. A failed block (corrupt data, a crashed worker) errors the stream.
  */
 import type { BlockCodec, FillSource } from "./block_codec.ts";
-import { BlockDecodeError, type CodecPool, type Compressed } from "./codec_pool.ts";
+import {
+  BlockDecodeError,
+  type CodecPool,
+  type Compressed,
+  type Decompressed,
+} from "./codec_pool.ts";
 import { LZOP_BLOCK_SIZE, serializeHeader } from "./lzop_format.ts";
 import { LzopFramer, type RawLzopBlock } from "./lzop_reader.ts";
 import type { LzopWriterOptions } from "./lzop_writer.ts";
@@ -176,7 +181,7 @@ export function encodeParallel(
 }
 
 interface QueuedBatch {
-  result: Promise<Uint8Array>;
+  result: Promise<Decompressed>;
   blocks: RawLzopBlock[];
 }
 
@@ -185,16 +190,32 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
   readonly #window: number;
   readonly #queue: QueuedBatch[] = [];
   readonly #framer: LzopFramer;
+  /** Blocks of the batch being collected, their data back to back in #buf. */
   #batch: RawLzopBlock[] = [];
   #batchPlain = 0;
+  #buf: ArrayBuffer | undefined;
+  #fill = 0;
+  readonly #spare: ArrayBuffer[] = [];
 
   constructor(pool: CodecPool, options: ParallelOptions) {
     this.#pool = pool;
     this.#window = windowOf(pool, options);
-    this.#framer = new LzopFramer((block) => {
-      this.#batch.push(block);
-      this.#batchPlain += block.ulen;
-      if (this.#batchPlain >= BATCH_BYTES) this.#submit();
+    this.#framer = new LzopFramer({
+      // The framer copies each block's data straight into the batch buffer.
+      target: (clen) => {
+        if (this.#buf !== undefined && this.#fill + clen > this.#buf.byteLength) this.#submit();
+        this.#buf ??= clen <= BATCH_BYTES
+          ? this.#spare.pop() ?? new ArrayBuffer(BATCH_BYTES)
+          : new ArrayBuffer(clen);
+        const view = new Uint8Array(this.#buf, this.#fill, clen);
+        this.#fill += clen;
+        return view;
+      },
+      block: (block) => {
+        this.#batch.push(block);
+        this.#batchPlain += block.ulen;
+        if (this.#batchPlain >= BATCH_BYTES) this.#submit();
+      },
     });
   }
 
@@ -225,19 +246,14 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
 
   #submit(): void {
     const blocks = this.#batch;
-    if (blocks.length === 0) return;
+    const buf = this.#buf;
+    if (blocks.length === 0 || buf === undefined) return;
     this.#batch = [];
     this.#batchPlain = 0;
-    let total = 0;
-    for (const b of blocks) total += b.clen;
-    const data = new Uint8Array(total);
-    let at = 0;
-    for (const b of blocks) {
-      data.set(b.data, at);
-      at += b.clen;
-    }
+    this.#buf = undefined;
+    this.#fill = 0;
     const frames = blocks.map((b) => ({ clen: b.clen, ulen: b.ulen, sums: b.sums }));
-    this.#queue.push({ result: quiet(this.#pool.decompress(data.buffer, frames)), blocks });
+    this.#queue.push({ result: quiet(this.#pool.decompress(buf, frames)), blocks });
   }
 
   async #emitAll(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
@@ -246,9 +262,9 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
 
   async #emitOldest(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
     const q = this.#queue.shift() as QueuedBatch;
-    let data: Uint8Array;
+    let done: Decompressed;
     try {
-      data = await q.result;
+      done = await q.result;
     } catch (err) {
       this.#framer.abandon();
       const failed = err instanceof BlockDecodeError ? q.blocks[err.block] : undefined;
@@ -257,7 +273,8 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
       }
       throw err;
     }
-    controller.enqueue(data);
+    controller.enqueue(done.plain);
+    if (done.buf !== undefined && done.buf.byteLength === BATCH_BYTES) this.#spare.push(done.buf);
   }
 }
 

@@ -61,7 +61,7 @@ interface Sink {
 
 /** One block as framed, not yet decoded (for decoders that run elsewhere, e.g. workers). */
 export interface RawLzopBlock {
-  /** The block's stored data: exactly `clen` bytes in a fresh array of its own. */
+  /** The block's stored data: the `clen` bytes the hook's `target` provided, filled. */
   data: Uint8Array;
   clen: number;
   ulen: number;
@@ -72,7 +72,12 @@ export interface RawLzopBlock {
 }
 
 /** Receives each framed block instead of the reader decoding it. */
-export type RawBlockHook = (block: RawLzopBlock) => void;
+export interface RawBlockHook {
+  /** Where the next block's `clen` stored bytes go (exactly `clen` bytes). */
+  target(clen: number): Uint8Array;
+  /** The block, complete. */
+  block(block: RawLzopBlock): void;
+}
 
 class LzopReader implements Transformer<Uint8Array, Uint8Array> {
   #phase: Phase = "magic";
@@ -302,7 +307,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
 
   #startData(controller: Sink): void {
     // Checksums stay in the scratch (#have = 4 per word) until the data is complete.
-    if (this.#hook !== undefined) this.#raw = new Uint8Array(this.#clen);
+    if (this.#hook !== undefined) this.#raw = this.#hook.target(this.#clen);
     else this.#input = this.#fit(this.#input, this.#clen);
     this.#fill = 0;
     this.#phase = "blockData";
@@ -373,7 +378,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
       `${this.#blockStart} (ulen ${this.#ulen}, clen ${this.#clen})`;
     const data = this.#raw as Uint8Array;
     this.#raw = undefined;
-    (this.#hook as RawBlockHook)({
+    (this.#hook as RawBlockHook).block({
       data,
       clen: this.#clen,
       ulen: this.#ulen,
