@@ -97,11 +97,15 @@ export class CodecPool {
 
   /**
    * Decodes consecutive blocks whose data lie back to back from the start of `buf`
-   * (transferred; it comes back in the result) into one fresh array. Verifies each block's checksums; rejects with BlockDecodeError (naming the block)
+   * (transferred; it comes back in the result) into one fresh array (allocated here). Verifies each block's checksums; rejects with BlockDecodeError (naming the block)
    * for corrupt data or a checksum mismatch.
    */
   async decompress(buf: ArrayBuffer, blocks: BlockFrame[]): Promise<Decompressed> {
-    const res = await this.#run({ op: "decompress", id: 0, buf, blocks }, [buf]);
+    let total = 0;
+    for (const b of blocks) total += b.ulen;
+    // Allocated here, not in the worker: see DecompressRequest.out.
+    const out = new ArrayBuffer(total);
+    const res = await this.#run({ op: "decompress", id: 0, buf, blocks, out }, [buf, out]);
     if (!res.ok) throw new BlockDecodeError(res.message, res.detail, res.block);
     return { plain: new Uint8Array(res.out), buf: res.buf };
   }

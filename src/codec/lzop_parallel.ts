@@ -24,6 +24,8 @@ import { LzopFramer, type RawLzopBlock } from "./lzop_reader.ts";
 import type { LzopWriterOptions } from "./lzop_writer.ts";
 
 const END_MARKER = 4;
+/** Decoded batches a reader holds for a consumer that is busy. */
+const READ_AHEAD = 4;
 /** Plain bytes per worker request: whole lzop blocks. */
 export const BATCH_BYTES = 4 * LZOP_BLOCK_SIZE;
 
@@ -287,7 +289,11 @@ export function createParallelLzopReader(
   pool: CodecPool,
   options: ParallelOptions = {},
 ): TransformStream<Uint8Array, Uint8Array> {
-  return new TransformStream(new ParallelLzopReader(pool, options));
+  // Decoded chunks queue up while the consumer is busy (a restore awaits each file write),
+  // so framing and the workers go on meanwhile: a few batches, bounded.
+  return new TransformStream(new ParallelLzopReader(pool, options), undefined, {
+    highWaterMark: READ_AHEAD,
+  });
 }
 
 /** The pipeline's BlockCodec over `pool`: every stream codes its blocks on the workers. */
