@@ -110,11 +110,6 @@ export class CodecPool {
     return { plain: new Uint8Array(res.out), buf: res.buf };
   }
 
-  /** Test hook: makes a worker crash with an uncaught error. */
-  crashOneWorker(): Promise<CodecResponse> {
-    return this.#run({ op: "crash", id: 0 }, []);
-  }
-
   /** Terminates every worker; pending and later requests fail. Idempotent. */
   close(): void {
     if (this.#closed) return;

@@ -56,13 +56,7 @@ export interface DecompressRequest {
   out: ArrayBuffer;
 }
 
-/** Test hook: the worker throws outside any handler (an uncaught error, as a crash). */
-export interface CrashRequest {
-  op: "crash";
-  id: number;
-}
-
-export type CodecRequest = CompressRequest | DecompressRequest | CrashRequest;
+export type CodecRequest = CompressRequest | DecompressRequest;
 
 /** The answer to one request. */
 export type CodecResponse =
@@ -181,8 +175,6 @@ export function handleCodecRequest(req: CodecRequest): CodecResponse {
       return compress(req);
     case "decompress":
       return decompress(req);
-    case "crash":
-      return { id: req.id, ok: false, message: "crash requested", detail: "", block: 0 };
   }
 }
 
@@ -202,13 +194,6 @@ if ("DedicatedWorkerGlobalScope" in globalThis) {
   const scope = globalThis as unknown as WorkerScope;
   scope.onmessage = (e: MessageEvent<CodecRequest>): void => {
     const req = e.data;
-    if (req.op === "crash") {
-      // Uncaught, outside any handler: what a crashing codec looks like to the pool.
-      setTimeout(() => {
-        throw new Error("codec worker crash requested");
-      });
-      return;
-    }
     let res: CodecResponse;
     try {
       res = handleCodecRequest(req);
