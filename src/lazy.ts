@@ -30,6 +30,12 @@ export const LAZY_MODULES = [
   "storage/file_mtime.ts",
 ] as const;
 
+/**
+ * Modules run as Web Workers (by URL, which `deno compile` cannot see either): the codec
+ * workers of backup-push and backup-fetch. Never loaded by the WAL commands.
+ */
+export const WORKER_MODULES = ["codec/lzo_worker.ts"] as const;
+
 type LazyModule = typeof LAZY_MODULES[number];
 
 function load<T>(path: LazyModule): Promise<T> {

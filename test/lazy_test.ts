@@ -3,7 +3,7 @@
  * scripts/compile (which cannot see computed imports by itself).
  */
 import assert from "node:assert/strict";
-import { lazy, LAZY_MODULES } from "../src/lazy.ts";
+import { lazy, LAZY_MODULES, WORKER_MODULES } from "../src/lazy.ts";
 
 Deno.test("lazy modules: one loader per listed module, and each loads", async () => {
   assert.equal(Object.keys(lazy).length, LAZY_MODULES.length);
@@ -27,4 +27,12 @@ Deno.test("lazy modules: scripts/compile lists them for --include, read from src
   assert.deepEqual(new TextDecoder().decode(out.stdout).trim().split("\n"), [...LAZY_MODULES]);
   const script = await Deno.readTextFile(new URL("../scripts/compile", import.meta.url));
   assert.ok(script.includes("LAZY_MODULES") && script.includes('--include "src/$m"'));
+});
+
+Deno.test("worker modules: each exists and scripts/compile embeds them", async () => {
+  for (const m of WORKER_MODULES) {
+    await Deno.stat(new URL(`../src/${m}`, import.meta.url));
+  }
+  const script = await Deno.readTextFile(new URL("../scripts/compile", import.meta.url));
+  assert.ok(script.includes("WORKER_MODULES"));
 });

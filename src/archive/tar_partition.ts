@@ -1,18 +1,16 @@
 /**
- * Base backup volumes: planning partitions from the walk (WAL-E-COMPAT §5.6) and building one
- * partition's tar stream (§4.2) with `npm:tar-stream`, converted to a Web stream here, at the
- * edge, so nothing else sees Node-style streams.
+ * Base backup volumes: planning partitions from the walk (WAL-E-COMPAT §5.6) and one
+ * partition's tar stream (§4.2; written by tar_blocks.ts).
  *
  * Header names: the data directory itself is written as `/` (what Python's tarfile wrote for
  * WAL-E, §4.2/§17.7; our extractor and WAL-E's take `/`, `""`, `.` and `./` as the target
  * itself); directories end in `/`; names longer than ustar allows get PAX `path`/`linkpath`
  * records (tar-stream does this on its own).
  */
-import { drained } from "./drained.ts";
-import { type Pack, pack as tarPack } from "tar-stream";
+import { fillSourceStream } from "../codec/block_codec.ts";
+import { PartitionTarSource, unreadable } from "./tar_blocks.ts";
 import type { Logger } from "../log.ts";
-import { osReason, type WalkEntry } from "../pg/cluster_walk.ts";
-import { UserError } from "../errors.ts";
+import type { WalkEntry } from "../pg/cluster_walk.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 
 /** WAL-E's partition byte budget (1.5 GiB). */
@@ -129,19 +127,6 @@ export async function memberOf(
 }
 
 /**
- * A file of the cluster that cannot be archived (permission denied, I/O error): a UserError
- * naming it, never a partial member or a silently shorter backup.
- */
-function unreadable(path: string, what: string, cause: unknown): UserError {
-  return new UserError("could not read a file of the cluster", {
-    detail: `Could not ${what} "${path}": ${osReason(cause)}.`,
-    hint: "Run backup-push as the cluster's owner (usually postgres) and make sure it can " +
-      "read the whole data directory and every tablespace.",
-    cause,
-  });
-}
-
-/**
  * Forms partitions lazily from `entries` (each is `lstat`ed only when its partition is being
  * formed, while earlier ones upload). Cut rule (§5.6): before adding a member, close the current
  * partition if its bytes plus the member's size reach `maxBytes` or it already has `maxMembers`
@@ -207,7 +192,7 @@ export interface TarOptions {
   /** Paces the reads of file data (shared across partitions). */
   limiter?: RateLimiter | undefined;
   log?: Logger | undefined;
-  /** Read chunk size in bytes (a multiple of 8 KiB keeps pages whole). @default 1 MiB */
+  /** Read chunk size in bytes. @default 1 MiB */
   chunkSize?: number;
   /** Told the size of each piece of file data read from disk into the tar (progress). */
   onData?: ((bytes: number) => void) | undefined;
@@ -219,7 +204,8 @@ export interface TarOptions {
  * Watches the data of the file members of a partition as it is written, without a second
  * read: `file` is called when a member's data starts (not for a file that vanished before it
  * was opened), then `data` for each chunk in order (exactly the bytes stored, NUL padding
- * included) with its offset in the member, then `end` once all of it was handed to the tar.
+ * included; chunks end anywhere, not on page boundaries) with its offset in the member, then
+ * `end` once all of it was handed to the tar.
  */
 export interface MemberObserver {
   file(member: TarMember, partition: number): FileTap;
@@ -227,133 +213,23 @@ export interface MemberObserver {
 
 /** One file member's data, as `MemberObserver` sees it. */
 export interface FileTap {
-  /** The chunk is not modified afterwards; a returned promise is awaited before the next read. */
+  /**
+   * The chunk is the compressor's buffer: read it (or copy it) before the returned promise
+   * settles, never keep it. The promise is awaited before the next read.
+   */
   data(chunk: Uint8Array, offset: number): void | Promise<void>;
   end(): void;
 }
 
 /**
- * One partition as a tar stream. File data is exactly the listed size: padded with NUL bytes
- * when the file shrank, cut when it grew (§5.7); a file gone by the time it is opened is left
- * out with a DEBUG record. Cancelling the stream stops reading and closes the open file.
+ * One partition as a tar stream of fresh chunks (`PartitionTarSource`, tar_blocks.ts, as a
+ * stream). File data is exactly the listed size: padded with NUL bytes when the file shrank,
+ * cut when it grew (§5.7); a file gone by the time it is opened is left out with a DEBUG
+ * record. Cancelling the stream stops reading and closes the open file.
  */
 export function partitionTar(
   part: Partition,
   options: TarOptions = {},
 ): ReadableStream<Uint8Array> {
-  const pack = tarPack();
-  const producer = async (): Promise<void> => {
-    for (const m of part.members) {
-      if (pack.destroyed) return;
-      await writeMember(pack, m, part.index, options);
-    }
-    pack.finalize();
-  };
-  producer().catch((err: unknown) =>
-    pack.destroy(err instanceof Error ? err : new Error(String(err)))
-  );
-  return ReadableStream.from(pack as AsyncIterable<Uint8Array>);
-}
-
-function headerName(m: TarMember): string {
-  if (m.type !== "directory") return m.name;
-  return m.name === "" ? "/" : `${m.name}/`;
-}
-
-type Sink = ReturnType<Pack["entry"]>;
-
-async function writeMember(
-  pack: Pack,
-  m: TarMember,
-  partition: number,
-  options: TarOptions,
-): Promise<void> {
-  let file: Deno.FsFile | undefined;
-  if (m.type === "file" && m.data === undefined && m.path !== undefined) {
-    try {
-      file = await Deno.open(m.path, { read: true });
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw unreadable(m.path, "open", err);
-      options.log?.debug({
-        msg: "skipping a file that vanished before it could be archived",
-        detail: `The path "${m.path}" no longer exists.`,
-      });
-      return;
-    }
-  }
-  try {
-    let finished!: Promise<void>;
-    const sink = new Promise<Sink>((resolveSink) => {
-      finished = new Promise<void>((resolve, reject) => {
-        resolveSink(pack.entry({
-          name: headerName(m),
-          type: m.type,
-          size: m.size,
-          mode: m.mode,
-          mtime: m.mtime,
-          uid: m.uid,
-          gid: m.gid,
-          uname: m.uname,
-          gname: m.gname,
-          ...(m.linkname === undefined ? {} : { linkname: m.linkname }),
-        }, (err) => (err ? reject(err) : resolve())));
-      });
-    });
-    const s = await sink;
-    const tap = m.type === "file" ? options.observer?.file(m, partition) : undefined;
-    if (m.type === "file") {
-      if (m.data !== undefined) {
-        await tap?.data(m.data, 0);
-        await write(s, m.data);
-      } else if (file !== undefined) await copyExactly(file, s, m, options, tap);
-      s.end(undefined); // tar-stream's .d.ts wants an argument (TOOLCHAIN.md)
-    }
-    await finished;
-    tap?.end();
-  } finally {
-    file?.close();
-  }
-}
-
-async function write(sink: Sink, chunk: Uint8Array): Promise<void> {
-  if (!sink.write(chunk)) await drained(sink, "tar stream");
-}
-
-/** Copies exactly `m.size` bytes of `file`: NUL padding if it shrank, cut if it grew. */
-async function copyExactly(
-  file: Deno.FsFile,
-  sink: Sink,
-  m: TarMember,
-  options: TarOptions,
-  tap: FileTap | undefined,
-): Promise<void> {
-  const chunkSize = options.chunkSize ?? 1024 * 1024;
-  let remaining = m.size;
-  let eof = false;
-  while (remaining > 0) {
-    const buf = new Uint8Array(Math.min(chunkSize, remaining));
-    let filled = 0;
-    while (!eof && filled < buf.length) {
-      let n: number | null;
-      try {
-        n = await file.read(buf.subarray(filled));
-      } catch (err) {
-        throw unreadable(m.path ?? m.name, "read", err);
-      }
-      if (n === null) eof = true;
-      else filled += n;
-    }
-    if (eof && filled < buf.length) {
-      options.log?.debug({
-        msg: "padding a file that shrank while being archived",
-        detail: `The path "${m.path ?? m.name}" is shorter than the ${m.size} bytes listed.`,
-      });
-    }
-    // A shrunk file's remainder stays zero-filled (the buffer is fresh).
-    await options.limiter?.acquire(buf.length);
-    await tap?.data(buf, m.size - remaining);
-    await write(sink, buf);
-    options.onData?.(buf.length);
-    remaining -= buf.length;
-  }
+  return fillSourceStream(new PartitionTarSource(part, options), options.chunkSize ?? 1 << 20);
 }

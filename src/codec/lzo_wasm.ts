@@ -116,15 +116,20 @@ export function compressBound(n: number): number {
 
 /**
  * LZO1X-1 compresses `src.bytes[0..length)` into `dst` and returns the compressed length
- * (always ending with the end-of-stream code 11 00 00). `dst.capacity` must be at least
- * `compressBound(length)`, else RangeError.
+ * (always ending with the end-of-stream code 11 00 00), written at `dstOffset`. `dst` must
+ * have at least `compressBound(length)` bytes from there, else RangeError.
  */
-export function compressBlock(src: WasmBuffer, length: number, dst: WasmBuffer): number {
+export function compressBlock(
+  src: WasmBuffer,
+  length: number,
+  dst: WasmBuffer,
+  dstOffset = 0,
+): number {
   checkRange(src, 0, length);
-  if (dst.capacity < compressBound(length)) {
+  if (dstOffset < 0 || dst.capacity - dstOffset < compressBound(length)) {
     throw new RangeError(`compress output buffer too small for ${length} bytes`);
   }
-  const n = lzo.lzo1x_compress(src.ptr, length, dst.ptr, dst.capacity);
+  const n = lzo.lzo1x_compress(src.ptr, length, dst.ptr + dstOffset, dst.capacity - dstOffset);
   if (n < 0) throw new RangeError(`lzo1x_compress failed (${n})`);
   return n;
 }

@@ -19,6 +19,7 @@ import {
   releaseBuffer,
   type WasmBuffer,
 } from "./lzo_wasm.ts";
+import type { BlockChecksum } from "./lzo_worker.ts";
 import {
   blockChecksumCount,
   F_ADLER32_C,
@@ -58,6 +59,26 @@ interface Sink {
   enqueue(chunk: Uint8Array): void;
 }
 
+/** One block as framed, not yet decoded (for decoders that run elsewhere, e.g. workers). */
+export interface RawLzopBlock {
+  /** The block's stored data: the `clen` bytes the hook's `target` provided, filled. */
+  data: Uint8Array;
+  clen: number;
+  ulen: number;
+  /** The checksums the block header stores, in header order. */
+  sums: BlockChecksum[];
+  /** The CorruptArchiveError for a failure of this block, worded as the reader words it. */
+  error(message: string, detail: string): CorruptArchiveError;
+}
+
+/** Receives each framed block instead of the reader decoding it. */
+export interface RawBlockHook {
+  /** Where the next block's `clen` stored bytes go (exactly `clen` bytes). */
+  target(clen: number): Uint8Array;
+  /** The block, complete. */
+  block(block: RawLzopBlock): void;
+}
+
 class LzopReader implements Transformer<Uint8Array, Uint8Array> {
   #phase: Phase = "magic";
   readonly #scratch = new Uint8Array(SCRATCH_SIZE);
@@ -83,9 +104,13 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
    * copies per segment would only feed the garbage collector).
    */
   readonly #copy: boolean;
+  /** When set, blocks are collected in JS arrays and handed to it undecoded. */
+  readonly #hook: RawBlockHook | undefined;
+  #raw: Uint8Array | undefined;
 
-  constructor(copy = true) {
+  constructor(copy = true, hook?: RawBlockHook) {
     this.#copy = copy;
+    this.#hook = hook;
   }
   #output: WasmBuffer | undefined;
 
@@ -123,10 +148,12 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
       switch (this.#phase) {
         case "blockData":
         case "extraData": {
-          const input = this.#input as WasmBuffer;
           const target = this.#phase === "blockData" ? this.#clen : this.#extraLength;
+          const into = this.#phase === "blockData" && this.#raw !== undefined
+            ? this.#raw
+            : (this.#input as WasmBuffer).bytes;
           const n = Math.min(target - this.#fill, chunk.length - off);
-          input.bytes.set(chunk.subarray(off, off + n), this.#fill);
+          into.set(chunk.subarray(off, off + n), this.#fill);
           this.#fill += n;
           off += n;
           this.#pos += n;
@@ -280,7 +307,8 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
 
   #startData(controller: Sink): void {
     // Checksums stay in the scratch (#have = 4 per word) until the data is complete.
-    this.#input = this.#fit(this.#input, this.#clen);
+    if (this.#hook !== undefined) this.#raw = this.#hook.target(this.#clen);
+    else this.#input = this.#fit(this.#input, this.#clen);
     this.#fill = 0;
     this.#phase = "blockData";
     if (this.#clen === 0) this.#dataComplete(controller);
@@ -291,6 +319,7 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
       this.#expect("extraChecksum", 4);
       return;
     }
+    if (this.#raw !== undefined) return this.#handOver();
     const flags = (this.#header as LzopHeader).flags;
     const input = this.#input as WasmBuffer;
     const compressed = this.#clen < this.#ulen;
@@ -329,6 +358,34 @@ class LzopReader implements Transformer<Uint8Array, Uint8Array> {
     controller.enqueue(
       this.#copy ? data.bytes.slice(0, this.#ulen) : data.bytes.subarray(0, this.#ulen),
     );
+    this.#expect("blockLength", 4);
+  }
+
+  /** Hands the collected block to the hook, with its checksums and its error wording. */
+  #handOver(): void {
+    const flags = (this.#header as LzopHeader).flags;
+    const compressed = this.#clen < this.#ulen;
+    const sums: BlockChecksum[] = [];
+    let word = 0;
+    const add = (kind: BlockChecksum["kind"], of: BlockChecksum["of"]): void => {
+      sums.push({ kind, of, value: this.#u32(4 * word++) });
+    };
+    if ((flags & F_ADLER32_D) !== 0) add("Adler-32", "uncompressed");
+    if ((flags & F_CRC32_D) !== 0) add("CRC-32", "uncompressed");
+    if (compressed && (flags & F_ADLER32_C) !== 0) add("Adler-32", "compressed");
+    if (compressed && (flags & F_CRC32_C) !== 0) add("CRC-32", "compressed");
+    const where = `Block ${this.#blockNo} of stream ${this.#streamNo} starts at offset ` +
+      `${this.#blockStart} (ulen ${this.#ulen}, clen ${this.#clen})`;
+    const data = this.#raw as Uint8Array;
+    this.#raw = undefined;
+    (this.#hook as RawBlockHook).block({
+      data,
+      clen: this.#clen,
+      ulen: this.#ulen,
+      sums,
+      error: (message, detail) =>
+        new CorruptArchiveError(message, { detail: `${detail} ${where}.` }),
+    });
     this.#expect("blockLength", 4);
   }
 
@@ -440,6 +497,36 @@ export class LzopDecoder {
   }
 
   /** Releases the codec buffers after a failure elsewhere. */
+  abandon(): void {
+    this.#reader.cancel();
+  }
+}
+
+/**
+ * The lzop stream parser without the decoding: `write` input chunks, and each block is handed
+ * to `hook` as framed (header checks, framing and truncation errors are the reader's own);
+ * `end` checks the input ended where a stream may end. Used to decode blocks on workers.
+ */
+export class LzopFramer {
+  readonly #reader: LzopReader;
+  readonly #sink: Sink = {
+    enqueue: () => {
+      throw new Error("lzop framer: a block was decoded in place");
+    },
+  };
+
+  constructor(hook: RawBlockHook) {
+    this.#reader = new LzopReader(true, hook);
+  }
+
+  write(chunk: Uint8Array): void {
+    this.#reader.transform(chunk, this.#sink);
+  }
+
+  end(): void {
+    this.#reader.flush();
+  }
+
   abandon(): void {
     this.#reader.cancel();
   }

@@ -13,6 +13,7 @@ import { ConfigError, CorruptArchiveError } from "../errors.ts";
 import { mapStreamErrors } from "../streams.ts";
 import { AES_ECB, decryptSeipdV1 } from "./pgp_cfb.ts";
 import { openLiteralData } from "./pgp_literal.ts";
+import { AES_KEY_BYTES, encryptSeipdV1 } from "./pgp_encrypt.ts";
 
 /** Where keys come from (resolved by the CLI from the environment). */
 export interface PgpSettings {
@@ -157,12 +158,31 @@ export function decryptionKeys(settings: PgpSettings): Promise<openpgp.PrivateKe
   return p;
 }
 
-/** Encrypts a stream as `gpg -e -z 0` does: binary, no compression, SEIPD with MDC. */
+/**
+ * Encrypts a stream as `gpg -e -z 0` does: binary, no compression, SEIPD v1 with MDC. With an
+ * AES session key (what every key gpg makes prefers) the data is encrypted by native AES
+ * (pgp_encrypt.ts); openpgp only wraps the session key for the recipients.
+ */
 export async function encryptStream(
   plain: ReadableStream<Uint8Array>,
   settings: PgpSettings,
 ): Promise<ReadableStream<Uint8Array>> {
   const keys = await encryptionKeys(settings);
+  try {
+    const session = await openpgp.generateSessionKey({ encryptionKeys: keys });
+    if (AES_KEY_BYTES[session.algorithm] === session.data.length) {
+      const pkesk = await openpgp.encryptSessionKey({
+        data: session.data,
+        algorithm: session.algorithm,
+        encryptionKeys: keys,
+        format: "binary",
+      });
+      return encryptSeipdV1(plain, { key: session.data, algorithm: session.algorithm, pkesk });
+    }
+  } catch (err) {
+    await plain.cancel().catch(() => {});
+    throw cannotEncrypt(err, settings);
+  }
   const message = await openpgp.createMessage({ binary: plain, format: "binary" });
   let out: unknown;
   try {
@@ -174,13 +194,17 @@ export async function encryptStream(
     });
   } catch (err) {
     await plain.cancel().catch(() => {});
-    throw new ConfigError(`cannot encrypt to GPG key "${settings.keyId}"`, {
-      detail: err instanceof Error ? err.message : String(err),
-      hint: "Use a key with a valid (unexpired, unrevoked) encryption subkey.",
-      cause: err,
-    });
+    throw cannotEncrypt(err, settings);
   }
   return out as ReadableStream<Uint8Array>;
+}
+
+function cannotEncrypt(err: unknown, settings: PgpSettings): ConfigError {
+  return new ConfigError(`cannot encrypt to GPG key "${settings.keyId}"`, {
+    detail: err instanceof Error ? err.message : String(err),
+    hint: "Use a key with a valid (unexpired, unrevoked) encryption subkey.",
+    cause: err,
+  });
 }
 
 /** Translates openpgp's decryption failures into our typed errors. */

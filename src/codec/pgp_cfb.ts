@@ -30,7 +30,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /** `dst[i] ^= src[i]` for the length of `dst`, a word at a time where both are aligned. */
-function xorInto(dst: Uint8Array, src: Uint8Array): void {
+export function xorInto(dst: Uint8Array, src: Uint8Array): void {
   let i = 0;
   if (dst.byteOffset % 4 === 0 && src.byteOffset % 4 === 0) {
     const words = dst.length >>> 2;

@@ -15,6 +15,9 @@ import { describe, isOsError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { Progress } from "../progress.ts";
 import type { CommandDeps } from "./context.ts";
+import type { BlockCodec } from "../codec/block_codec.ts";
+import { CodecPool } from "../codec/codec_pool.ts";
+import { parallelCodec } from "../codec/lzop_parallel.ts";
 import {
   createSpecPaths,
   planRestore,
@@ -83,7 +86,15 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
       // Only a restore with every volume in place may look like one: these appear last.
       deferred: ["tablespace_map", "backup_label"],
     });
-    await extractVolumes(deps, selected.name, keys, extractor, input.poolSize);
+    const pool = new CodecPool();
+    try {
+      await extractVolumes(deps, selected.name, keys, extractor, {
+        poolSize: input.poolSize,
+        codec: parallelCodec(pool),
+      });
+    } finally {
+      pool.close();
+    }
     await extractor.finish();
     const map = extractor.pendingPath("tablespace_map");
     if (map !== undefined) mapRewritten = await rewriteTablespaceMap(plan.base, map);
@@ -115,15 +126,16 @@ export async function backupFetch(input: BackupFetchInput, deps: CommandDeps): P
 }
 
 /**
- * Extracts every volume, `poolSize` at a time. The first volume that fails for good stops
- * the others (no new ones start, running ones are aborted) and is the error reported.
+ * Extracts every volume, `poolSize` at a time, their lzop blocks decoded on the workers of
+ * `codec`. The first volume that fails for good stops the others (no new ones start, running
+ * ones are aborted) and is the error reported.
  */
 async function extractVolumes(
   deps: CommandDeps,
   backup: string,
   keys: string[],
   extractor: Extractor,
-  poolSize: number,
+  { poolSize, codec }: { poolSize: number; codec: BlockCodec },
 ): Promise<void> {
   const worker = deps.log.child("wal_e.worker.download");
   const stop = new AbortController();
@@ -146,6 +158,7 @@ async function extractVolumes(
             label: key.startsWith(dir) ? key.slice(dir.length) : key,
             log: worker,
             signal: stop.signal,
+            codec,
           });
         } catch (err) {
           if (failure === undefined && err instanceof PartitionFailure) {

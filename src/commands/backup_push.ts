@@ -29,6 +29,9 @@ import { ManifestRecorder } from "./backup_push/manifest.ts";
 import { nameFor, type StartedBackup, startOffline, startOnline } from "./backup_push/start.ts";
 import { uploadVolume, uploadVolumes, type VolumeUploadOptions } from "./backup_push/volumes.ts";
 import type { CommandDeps } from "./context.ts";
+import type { BlockCodec } from "../codec/block_codec.ts";
+import { CodecPool } from "../codec/codec_pool.ts";
+import { parallelCodec } from "../codec/lzop_parallel.ts";
 
 /** Input of backup-push. */
 export interface BackupPushInput {
@@ -46,8 +49,24 @@ export interface BackupPushInput {
   archiveTimeoutSeconds?: number | undefined;
 }
 
-/** Runs backup-push; resolves to the exit status. */
+/**
+ * Runs backup-push; resolves to the exit status. Volumes are compressed on a pool of worker
+ * threads (one per core), whatever `poolSize` (the volumes in flight, WAL-E's meaning).
+ */
 export async function backupPush(input: BackupPushInput, deps: CommandDeps): Promise<number> {
+  const pool = new CodecPool();
+  try {
+    return await pushBackup(input, deps, parallelCodec(pool));
+  } finally {
+    pool.close();
+  }
+}
+
+async function pushBackup(
+  input: BackupPushInput,
+  deps: CommandDeps,
+  codec: BlockCodec,
+): Promise<number> {
   const log = deps.log.child("wal_e.operator.backup");
   // Before any connection or upload; a relative path is made absolute (COMPAT §2.3 deviation).
   const dataDir = await checkDataDirectory(input.clusterDirectory);
@@ -70,6 +89,7 @@ export async function backupPush(input: BackupPushInput, deps: CommandDeps): Pro
     limiter: input.readRateLimit === undefined ? undefined : new RateLimiter(input.readRateLimit),
     log: deps.log.child("wal_e.worker.upload"),
     observer: recorder,
+    codec,
   };
   const progress = new Progress({
     label: "backup-push",

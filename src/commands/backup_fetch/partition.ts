@@ -24,6 +24,7 @@ import type { Logger } from "../../log.ts";
 import { sleep } from "../../storage/retrying.ts";
 import { mapStreamErrors } from "../../streams.ts";
 import type { Store } from "../../storage/store.ts";
+import type { BlockCodec } from "../../codec/block_codec.ts";
 
 /** Whole-volume attempts (the store retries each request within its own budget first). */
 export const PARTITION_ATTEMPTS = 3;
@@ -40,6 +41,8 @@ export interface PartitionJob {
   /** Aborted when another volume failed for good: stop, do not retry. */
   signal: AbortSignal;
   attempts?: number;
+  /** Where lzop blocks are decoded. @default this isolate's codec */
+  codec?: BlockCodec | undefined;
   /** Pause before a retry, in ms (default 1 000 × the number of failures so far). */
   retryDelayMs?: (failures: number) => number;
 }
@@ -68,6 +71,7 @@ export async function restorePartition(job: PartitionJob): Promise<void> {
       const body = await openDecompressed(job.store, job.key, {
         encoding: job.encoding,
         signal: job.signal,
+        codec: job.codec,
       }).catch((err: unknown) => {
         seen.open = err;
         throw err;

@@ -6,9 +6,11 @@
 import { partitionKey } from "../../archive/keys.ts";
 import { type Encoding, uploadCompressed } from "../../archive/pipeline.ts";
 import type { RateLimiter } from "../../archive/rate_limit.ts";
-import { type MemberObserver, type Partition, partitionTar } from "../../archive/tar_partition.ts";
+import type { MemberObserver, Partition } from "../../archive/tar_partition.ts";
+import { PartitionTarSource } from "../../archive/tar_blocks.ts";
 import type { Logger } from "../../log.ts";
 import type { Store } from "../../storage/store.ts";
+import type { BlockCodec } from "../../codec/block_codec.ts";
 
 /** What uploading the volumes produced. */
 export interface VolumesResult {
@@ -30,6 +32,8 @@ export interface VolumeUploadOptions {
   onData?: ((bytes: number) => void) | undefined;
   /** Sees each file's bytes on their way into the tar (the backup manifest). */
   observer?: MemberObserver | undefined;
+  /** Where volumes are compressed. @default this isolate's codec */
+  codec?: BlockCodec | undefined;
 }
 
 /** Uploads one partition as one volume; resolves when the object is stored. */
@@ -49,7 +53,7 @@ export async function uploadVolume(
   const stats = await uploadCompressed(
     o.store,
     key,
-    partitionTar(part, {
+    new PartitionTarSource(part, {
       limiter: o.limiter,
       log: o.log,
       onData: o.onData,
@@ -57,6 +61,7 @@ export async function uploadVolume(
     }),
     {
       encoding: o.encoding,
+      codec: o.codec,
       mtimeSeconds: Math.floor(Date.now() / 1000),
       mode: 0,
       ...(signal === undefined ? {} : { signal }),
