@@ -9,7 +9,7 @@ import { exists } from "../fs_exists.ts";
 import { basename, join, resolve } from "node:path";
 import { listBackups, readSentinel, selectBackups } from "../archive/backups.ts";
 import { backupDirKey, PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
-import { runPool } from "../archive/pool.ts";
+import { forEachPooled } from "../pool.ts";
 import { Extractor } from "../archive/tar_extract.ts";
 import { describe, isOsError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -142,34 +142,31 @@ async function extractVolumes(
   let failure: PartitionFailure | undefined;
   const dir = backupDirKey(backup);
   try {
-    await runPool(
-      keys.map((key) => async () => {
-        worker.info({
-          msg: "beginning partition download",
-          detail: `The partition being downloaded is ${basename(key)}.`,
-          hint: `The absolute S3 key is ${deps.store.url(key)}.`,
+    await forEachPooled(keys, async (key) => {
+      worker.info({
+        msg: "beginning partition download",
+        detail: `The partition being downloaded is ${basename(key)}.`,
+        hint: `The absolute S3 key is ${deps.store.url(key)}.`,
+      });
+      try {
+        await restorePartition({
+          store: deps.store,
+          encoding: deps.encoding,
+          extractor,
+          key,
+          label: key.startsWith(dir) ? key.slice(dir.length) : key,
+          log: worker,
+          signal: stop.signal,
+          codec,
         });
-        try {
-          await restorePartition({
-            store: deps.store,
-            encoding: deps.encoding,
-            extractor,
-            key,
-            label: key.startsWith(dir) ? key.slice(dir.length) : key,
-            log: worker,
-            signal: stop.signal,
-            codec,
-          });
-        } catch (err) {
-          if (failure === undefined && err instanceof PartitionFailure) {
-            failure = err;
-            stop.abort(err);
-          }
-          throw err;
+      } catch (err) {
+        if (failure === undefined && err instanceof PartitionFailure) {
+          failure = err;
+          stop.abort(err);
         }
-      }),
-      poolSize,
-    );
+        throw err;
+      }
+    }, { limit: poolSize, abort: stop });
   } catch (err) {
     throw failure ?? err;
   }

@@ -15,7 +15,7 @@
 import { type BackupInfo, listBackups, readSentinel, selectBackups } from "../archive/backups.ts";
 import { PARTITION_RE, partitionsPrefix } from "../archive/keys.ts";
 import { type Manifest, type ManifestFile, readManifest } from "../archive/manifest.ts";
-import { runPool } from "../archive/pool.ts";
+import { forEachPooled } from "../pool.ts";
 import { normalizeName } from "../archive/tar_extract.ts";
 import { CorruptArchiveError, ObjectNotFoundError, UserError, WalEError } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
@@ -140,12 +140,9 @@ async function verify(
     stored.find((p) => p.number === n)?.label ?? `part_${String(n).padStart(8, "0")}.tar.lzo`;
 
   const scans: PartitionScan[] = [];
-  await runPool(
-    stored.map((p) => async () => {
-      scans.push(await scanPartition(deps.store, deps.encoding, p.key, p.label, p.number));
-    }),
-    poolSize,
-  );
+  await forEachPooled(stored, async (p) => {
+    scans.push(await scanPartition(deps.store, deps.encoding, p.key, p.label, p.number));
+  }, { limit: poolSize });
   scans.sort((a, b) => a.number - b.number);
 
   const present = new Set(stored.map((p) => p.number));

@@ -9,6 +9,7 @@ import type { RateLimiter } from "../../archive/rate_limit.ts";
 import type { MemberObserver, Partition } from "../../archive/tar_partition.ts";
 import { PartitionTarSource } from "../../archive/tar_blocks.ts";
 import type { Logger } from "../../log.ts";
+import { forEachPooled } from "../../pool.ts";
 import type { Store } from "../../storage/store.ts";
 import type { BlockCodec } from "../../codec/block_codec.ts";
 
@@ -85,35 +86,13 @@ export async function uploadVolumes(
   partitions: AsyncIterable<Partition>,
   o: VolumeUploadOptions,
 ): Promise<VolumesResult> {
-  const abort = new AbortController();
-  const inFlight = new Set<Promise<void>>();
-  let failure: { err: unknown } | undefined;
   let count = 0;
   let expandedBytes = 0;
-  try {
-    for await (const part of partitions) {
-      while (inFlight.size >= Math.max(1, o.poolSize) && failure === undefined) {
-        await Promise.race(inFlight);
-      }
-      if (failure !== undefined) break;
-      count = part.index + 1;
-      expandedBytes += part.bytes;
-      const job: Promise<void> = uploadVolume(part, o, abort.signal)
-        .catch((err: unknown) => {
-          if (failure === undefined) {
-            failure = { err };
-            abort.abort(err);
-          }
-        })
-        .finally(() => inFlight.delete(job));
-      inFlight.add(job);
-    }
-  } catch (err) {
-    // Listing (lstat) failed: stop the uploads in flight.
-    failure ??= { err };
-    abort.abort(err);
-  }
-  await Promise.all(inFlight);
-  if (failure !== undefined) throw failure.err;
+  // A failed listing (lstat) or upload aborts the uploads in flight (forEachPooled).
+  await forEachPooled(partitions, (part, signal) => {
+    count = part.index + 1;
+    expandedBytes += part.bytes;
+    return uploadVolume(part, o, signal);
+  }, { limit: o.poolSize });
   return { count, expandedBytes };
 }
