@@ -33,18 +33,13 @@ function put(buf: Uint8Array, text: string, at: number): void {
   buf.set(bytes.subarray(0, buf.length - at), at);
 }
 
-interface HeaderFields {
-  name: string;
-  linkname: string | undefined;
-  type: number;
-  size: number;
-  mode: number;
-  mtime: Date;
-  uid: number;
-  gid: number;
-  uname: string;
-  gname: string;
-}
+/** A header's fields: the member's attributes, its header name and its type flag's digit. */
+type HeaderFields =
+  & Pick<TarMember, "name" | "size" | "mode" | "mtime" | "uid" | "gid" | "uname" | "gname">
+  & {
+    linkname: string | undefined;
+    type: number;
+  };
 
 /** One ustar header, or undefined when the names do not fit (PAX needed). */
 function ustar(h: HeaderFields): Uint8Array | undefined {
