@@ -26,7 +26,7 @@ import type { LzopWriterOptions } from "./lzop_writer.ts";
 
 const END_MARKER = 4;
 /** Decoded batches a reader holds for a consumer that is busy. */
-const READ_AHEAD = 4;
+const READ_AHEAD = 2;
 /**
  * Decoded-batch buffers a reader keeps for reuse once its consumer gave them back
  * (recycle.ts); more are allocated when none is free, so this bounds only what is kept.
