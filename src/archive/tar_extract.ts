@@ -1,6 +1,6 @@
 /**
- * Safe streaming extraction of base backup volumes (WAL-E-COMPAT §6.2) with `npm:tar-stream`,
- * fed from a Web stream here, at the edge.
+ * Safe streaming extraction of base backup volumes (WAL-E-COMPAT §6.2), from a Web stream
+ * read by tar_read.ts.
  *
  * Safety: a member name that is absolute, contains `..`, or would be written through a symlink
  * found in the target (other than the tablespace links the caller trusts) is refused with a
@@ -260,7 +260,7 @@ export class Extractor {
         break;
       case "file":
       case "contiguous-file":
-        await this.#file(rel, attrs, data);
+        await this.#file(rel, attrs, data, h.size ?? 0);
         return;
       case "symlink":
         await this.#symlink(rel, h.linkname ?? "");
@@ -318,7 +318,12 @@ export class Extractor {
     if (!this.#trusted.has(rel)) this.#dirAttrs.set(rel, attrs);
   }
 
-  async #file(rel: string, attrs: DirAttrs, data: AsyncIterable<Uint8Array>): Promise<void> {
+  async #file(
+    rel: string,
+    attrs: DirAttrs,
+    data: AsyncIterable<Uint8Array>,
+    size: number,
+  ): Promise<void> {
     if (rel === "") throw refuse(rel, "the root entry is not a directory");
     const abs = await this.#prepare(this.#deferred.includes(rel) ? rel + PENDING_SUFFIX : rel);
     await removeIfLink(abs, () => this.#replacing(abs));
@@ -332,15 +337,22 @@ export class Extractor {
       file = Deno.openSync(abs, { write: true, truncate: true });
     }
     let unflushed = 0;
+    let written = 0;
     try {
       for await (const chunk of data) {
         let off = 0;
         while (off < chunk.length) off += await writeSome(file, chunk.subarray(off));
         unflushed += chunk.length;
+        written += chunk.length;
         if (unflushed >= EARLY_FLUSH_BYTES) {
           this.#flushEarly(abs);
           unflushed = 0;
         }
+      }
+      // The reader hands out exactly `size` bytes; anything else (a buffer reused while still
+      // in use) is a bug, and must fail the restore rather than leave a short file.
+      if (written !== size) {
+        throw new Error(`restored ${written} bytes of "${rel}", its header says ${size}`);
       }
     } catch (err) {
       file.close();

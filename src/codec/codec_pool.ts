@@ -97,17 +97,23 @@ export class CodecPool {
 
   /**
    * Decodes consecutive blocks whose data lie back to back from the start of `buf`
-   * (transferred; it comes back in the result) into one fresh array (allocated here). Verifies each block's checksums; rejects with BlockDecodeError (naming the block)
-   * for corrupt data or a checksum mismatch.
+   * (transferred; it comes back in the result) into `into` (transferred too, written from its
+   * start; it must hold the blocks' total plain size) or, without it, a fresh array allocated
+   * here. Verifies each block's checksums; rejects with BlockDecodeError (naming the block) for
+   * corrupt data or a checksum mismatch.
    */
-  async decompress(buf: ArrayBuffer, blocks: BlockFrame[]): Promise<Decompressed> {
+  async decompress(
+    buf: ArrayBuffer,
+    blocks: BlockFrame[],
+    into?: ArrayBuffer,
+  ): Promise<Decompressed> {
     let total = 0;
     for (const b of blocks) total += b.ulen;
     // Allocated here, not in the worker: see DecompressRequest.out.
-    const out = new ArrayBuffer(total);
+    const out = into !== undefined && into.byteLength >= total ? into : new ArrayBuffer(total);
     const res = await this.#run({ op: "decompress", id: 0, buf, blocks, out }, [buf, out]);
     if (!res.ok) throw new BlockDecodeError(res.message, res.detail, res.block);
-    return { plain: new Uint8Array(res.out), buf: res.buf };
+    return { plain: new Uint8Array(res.out, 0, total), buf: res.buf };
   }
 
   /** Terminates every worker; pending and later requests fail. Idempotent. */

@@ -20,12 +20,18 @@ import {
   type Decompressed,
 } from "./codec_pool.ts";
 import { LZOP_BLOCK_SIZE, serializeHeader } from "./lzop_format.ts";
+import { lend } from "./recycle.ts";
 import { LzopFramer, type RawLzopBlock } from "./lzop_reader.ts";
 import type { LzopWriterOptions } from "./lzop_writer.ts";
 
 const END_MARKER = 4;
 /** Decoded batches a reader holds for a consumer that is busy. */
-const READ_AHEAD = 4;
+const READ_AHEAD = 2;
+/**
+ * Decoded-batch buffers a reader keeps for reuse once its consumer gave them back
+ * (recycle.ts); more are allocated when none is free, so this bounds only what is kept.
+ */
+const SPARE_OUTPUTS = 16;
 /** Plain bytes per worker request: whole lzop blocks. */
 export const BATCH_BYTES = 4 * LZOP_BLOCK_SIZE;
 
@@ -198,6 +204,15 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
   #buf: ArrayBuffer | undefined;
   #fill = 0;
   readonly #spare: ArrayBuffer[] = [];
+  /** Output buffers given back by the consumer (recycle.ts), for the next batches. */
+  readonly #spareOut: ArrayBuffer[] = [];
+  /** Takes a given-back output chunk into #spareOut. */
+  readonly #takeBack = (chunk: Uint8Array): void => {
+    const buf = chunk.buffer as ArrayBuffer;
+    if (buf.byteLength === BATCH_BYTES && this.#spareOut.length < SPARE_OUTPUTS) {
+      this.#spareOut.push(buf);
+    }
+  };
 
   constructor(pool: CodecPool, options: ParallelOptions) {
     this.#pool = pool;
@@ -255,7 +270,9 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
     this.#buf = undefined;
     this.#fill = 0;
     const frames = blocks.map((b) => ({ clen: b.clen, ulen: b.ulen, sums: b.sums }));
-    this.#queue.push({ result: quiet(this.#pool.decompress(buf, frames)), blocks });
+    const plain = blocks.reduce((n, b) => n + b.ulen, 0);
+    const into = plain <= BATCH_BYTES ? this.#spareOut.pop() : undefined;
+    this.#queue.push({ result: quiet(this.#pool.decompress(buf, frames, into)), blocks });
   }
 
   async #emitAll(controller: TransformStreamDefaultController<Uint8Array>): Promise<void> {
@@ -275,6 +292,8 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
       }
       throw err;
     }
+    // A recycled buffer is written again only after the consumer gave this chunk back.
+    if (done.plain.buffer.byteLength === BATCH_BYTES) lend(done.plain, this.#takeBack);
     controller.enqueue(done.plain);
     if (done.buf !== undefined && done.buf.byteLength === BATCH_BYTES) this.#spare.push(done.buf);
   }
@@ -282,8 +301,9 @@ class ParallelLzopReader implements Transformer<Uint8Array, Uint8Array> {
 
 /**
  * A stream that decodes lzop input on `pool`'s workers: what `createLzopReader` accepts and
- * rejects, with the same CorruptArchiveError texts; output chunks are fresh arrays of up to
- * `BATCH_BYTES`.
+ * rejects, with the same CorruptArchiveError texts; output chunks are arrays of up to
+ * `BATCH_BYTES`, each new or a buffer its consumer gave back (recycle.ts): one the consumer
+ * never gives back is its own to keep.
  */
 export function createParallelLzopReader(
   pool: CodecPool,

@@ -55,17 +55,30 @@ export function decryptSeipdV1(
   ecb.setAutoPadding(false);
   const sha1 = createHash("sha1");
   let prev: Uint8Array = new Uint8Array(BLOCK); // C[-1] = the zero IV
-  let pending: Uint8Array = new Uint8Array(0); // ciphertext not yet a whole block
+  const pending = new Uint8Array(BLOCK); // ciphertext not yet a whole block
+  let pendingLength = 0;
   let prefix: Uint8Array | undefined = new Uint8Array(0); // until BLOCK + 2 bytes are seen
   let tail: Uint8Array = new Uint8Array(0); // plaintext held back: may be the MDC
+  /**
+   * Reused input of the ECB call (it reads it at once): the previous cipher block, then the
+   * chunk's cipher blocks, whose copy there is word-aligned for the XOR.
+   */
+  let scratch = new Uint8Array(0);
 
-  /** XORs `cipher` with E(previous cipher blocks): CFB decryption of whole blocks. */
+  /**
+   * XORs `cipher` (whole blocks) with E(previous cipher blocks): CFB decryption. The result is
+   * the fresh key-stream array, XORed in place: one allocation per chunk, for the output.
+   */
   const decryptBlocks = (cipher: Uint8Array): Uint8Array => {
-    const input = concat(prev, cipher.subarray(0, cipher.length - BLOCK));
-    const ks = new Uint8Array(ecb.update(input));
-    const plain = cipher.slice(); // aligned copy, XORed in place below
-    xorInto(plain, ks);
-    prev = cipher.slice(cipher.length - BLOCK);
+    const n = cipher.length;
+    if (scratch.length < n + BLOCK) scratch = new Uint8Array(Math.max(n + BLOCK, 64 * 1024));
+    scratch.set(prev);
+    scratch.set(cipher, BLOCK);
+    const ks = ecb.update(scratch.subarray(0, n));
+    const plain = new Uint8Array(ks.buffer, ks.byteOffset, ks.length);
+    if (plain.length !== n) throw new Error("AES-ECB returned a short key stream");
+    xorInto(plain, scratch.subarray(BLOCK, BLOCK + n));
+    prev = scratch.slice(n, n + BLOCK);
     return plain;
   };
 
@@ -87,28 +100,56 @@ export function decryptSeipdV1(
       prefix = undefined;
       data = p.subarray(BLOCK + 2);
     }
-    const all = concat(tail, data);
-    const cut = Math.max(0, all.length - MDC_LENGTH);
+    if (data.length < MDC_LENGTH) {
+      // Rare (tiny chunks): join with what is held back.
+      const all = concat(tail, data);
+      const cut = Math.max(0, all.length - MDC_LENGTH);
+      if (cut > 0) {
+        const out = all.slice(0, cut);
+        sha1.update(out);
+        c.enqueue(out);
+      }
+      tail = all.slice(cut);
+      return;
+    }
+    // What was held back goes out now, then all of `data` but its last MDC_LENGTH bytes (a
+    // view: `data` is ours), which are held back in turn.
+    if (tail.length > 0) {
+      sha1.update(tail);
+      c.enqueue(tail);
+    }
+    const cut = data.length - MDC_LENGTH;
     if (cut > 0) {
-      const out = all.slice(0, cut);
+      const out = data.subarray(0, cut);
       sha1.update(out);
       c.enqueue(out);
     }
-    tail = all.slice(cut);
+    tail = data.slice(cut);
   };
 
   return ciphertext.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, c) {
-        const data = concat(pending, chunk);
+        let data = chunk;
+        if (pendingLength > 0) {
+          // Complete the partial block first: the rest is decrypted in place of a copy.
+          const k = Math.min(BLOCK - pendingLength, data.length);
+          pending.set(data.subarray(0, k), pendingLength);
+          pendingLength += k;
+          data = data.subarray(k);
+          if (pendingLength < BLOCK) return;
+          emit(decryptBlocks(pending), c);
+          pendingLength = 0;
+        }
         const whole = data.length - (data.length % BLOCK);
-        pending = data.slice(whole);
         if (whole > 0) emit(decryptBlocks(data.subarray(0, whole)), c);
+        pending.set(data.subarray(whole));
+        pendingLength = data.length - whole;
       },
       flush(c) {
-        if (pending.length > 0) {
+        if (pendingLength > 0) {
           const ks = new Uint8Array(ecb.update(prev));
-          emit(pending.map((b, i) => b ^ (ks[i] ?? 0)), c);
+          emit(pending.slice(0, pendingLength).map((b, i) => b ^ (ks[i] ?? 0)), c);
         }
         if (
           prefix !== undefined || tail.length !== MDC_LENGTH || tail[0] !== 0xd3 || tail[1] !== 0x14
