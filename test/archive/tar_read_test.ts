@@ -15,7 +15,7 @@ import { createParallelLzopReader } from "../../src/codec/lzop_parallel.ts";
 import { createLzopWriter } from "../../src/codec/lzop_writer.ts";
 import { lend, setRecyclePoison } from "../../src/codec/recycle.ts";
 import { CorruptArchiveError } from "../../src/errors.ts";
-import { pattern } from "../support/streams.ts";
+import { jagged, pattern } from "../support/streams.ts";
 
 const enc = new TextEncoder();
 
@@ -97,21 +97,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-/** `bytes` in chunks of pseudo-random sizes between 1 and `max`. */
-function jagged(bytes: Uint8Array, max: number, seed = 1): ReadableStream<Uint8Array> {
-  let at = 0;
-  let s = seed;
-  return new ReadableStream({
-    pull(c) {
-      if (at >= bytes.length) return c.close();
-      s = (s * 1103515245 + 12345) % 2147483648;
-      const n = 1 + (s % max);
-      c.enqueue(bytes.slice(at, at + n));
-      at += n;
-    },
-  });
 }
 
 interface Read {

@@ -42,3 +42,21 @@ export function pattern(size: number, seed: number): Uint8Array {
   }
   return b;
 }
+
+/**
+ * `bytes` as a stream of chunks of pseudo-random sizes between 1 and `max` (a linear
+ * congruential sequence from `seed`): boundaries land anywhere, single bytes included.
+ */
+export function jagged(bytes: Uint8Array, max: number, seed = 1): ReadableStream<Uint8Array> {
+  let at = 0;
+  let s = seed;
+  return new ReadableStream({
+    pull(c) {
+      if (at >= bytes.length) return c.close();
+      s = (s * 1103515245 + 12345) % 2147483648;
+      const n = 1 + (s % max);
+      c.enqueue(bytes.slice(at, at + n));
+      at += n;
+    },
+  });
+}
