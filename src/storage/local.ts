@@ -57,8 +57,7 @@ export class LocalStore implements Store {
     const dir = dirname(path);
     const temp = join(dir, `.${path.slice(dir.length + 1)}${TEMP_MARK}${randomSuffix()}`);
     const file = this.#createTemp(dir, temp);
-    // Bytes are written as they are: no stream machinery on wal-push's path (see PutBody).
-    const reader = body instanceof Uint8Array ? undefined : body.getReader();
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     let ok = false;
     let written = 0;
     // File-system failures (disk full, permission, a path too long) become store errors naming
@@ -77,15 +76,16 @@ export class LocalStore implements Store {
       written += value.length;
     };
     try {
-      if (reader === undefined) {
-        options.signal?.throwIfAborted();
-        writeAll(body as Uint8Array);
-      }
-      while (reader !== undefined) {
-        options.signal?.throwIfAborted();
-        const { done, value } = await reader.read();
-        if (done) break;
-        writeAll(value);
+      // Bytes are written as they are: no stream machinery on wal-push's path (see PutBody).
+      if (body instanceof Uint8Array) writeAll(body);
+      else {
+        reader = body.getReader();
+        for (;;) {
+          options.signal?.throwIfAborted();
+          const { done, value } = await reader.read();
+          if (done) break;
+          writeAll(value);
+        }
       }
       options.signal?.throwIfAborted();
       phase("write");
