@@ -62,6 +62,15 @@ export class ObjectNotFoundError extends WalEError {
   }
 }
 
+/** A put with `ifAbsent` found the key already holding an object; nothing was stored. */
+export class ObjectExistsError extends WalEError {
+  readonly key: string;
+  constructor(key: string, options: WalEErrorOptions = {}) {
+    super(`object exists`, { detail: `The key "${key}" already holds an object.`, ...options });
+    this.key = key;
+  }
+}
+
 /** Stored bytes that cannot be decoded: bad magic, checksum mismatch, truncation, garbage. */
 export class CorruptArchiveError extends WalEError {}
 

@@ -43,6 +43,26 @@ Deno.test("log records use WAL-E's MSG/DETAIL/HINT/STRUCTURED layout (COMPAT §2
   assert.equal(formatLogTime(T), "2026-11-25T01:06:43.132000-00");
 });
 
+Deno.test("log times are toISOString's UTC fields across leap days, century rules and eras", () => {
+  const samples = [
+    0,
+    -1,
+    Date.UTC(2000, 1, 29, 23, 59, 59, 999),
+    Date.UTC(1900, 2, 1),
+    Date.UTC(2100, 1, 28, 12),
+    Date.UTC(2024, 11, 31, 23, 59, 59, 5),
+    Date.UTC(1969, 11, 31, 23, 59, 59, 999),
+  ];
+  // And a day-by-day walk over 1968..2105 at a moving time of day.
+  for (let day = -731; day < 49_000; day++) {
+    samples.push(day * 86_400_000 + ((day * 7919) % 86_400_000));
+  }
+  for (const ms of samples) {
+    const iso = new Date(ms).toISOString();
+    assert.equal(formatLogTime(new Date(ms)), `${iso.slice(0, 23)}000-00`, iso);
+  }
+});
+
 Deno.test("--terse drops records below WARNING", () => {
   const out: string[] = [];
   const log = new Logger("wal_e.main", { threshold: "WARNING", sink: (t) => out.push(t) });

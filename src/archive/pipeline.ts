@@ -24,6 +24,8 @@ export interface UploadOptions {
   mtimeSeconds?: number;
   contentType?: string;
   signal?: AbortSignal;
+  /** Store only if the key is absent (`PutOptions.ifAbsent`). */
+  ifAbsent?: boolean;
   /** Where to compress. @default this isolate's codec */
   codec?: BlockCodec | undefined;
 }
@@ -99,6 +101,7 @@ export async function uploadCompressed(
   await store.put(key, body, {
     contentType: options.contentType ?? "application/octet-stream",
     signal: options.signal,
+    ifAbsent: options.ifAbsent,
   });
   return { plainBytes: plain.count + plainCount, storedBytes: stored.count };
 }

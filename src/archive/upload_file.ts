@@ -41,6 +41,7 @@ export async function uploadCompressedFile(
     size: encoded.bytes.length,
     contentType: options.contentType ?? "application/octet-stream",
     signal: options.signal,
+    ifAbsent: options.ifAbsent,
   });
   return { plainBytes: encoded.plainBytes, storedBytes: encoded.bytes.length };
 }

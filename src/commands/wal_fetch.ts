@@ -12,7 +12,7 @@ import { phase } from "../phases.ts";
 import { EXIT, isNotFound } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
 import { servePrefetched, startPrefetch } from "./wal_prefetch.ts";
-import { checkFetchDestination, checkWalFileName } from "./wal_files.ts";
+import { checkFetchDestination, checkWalFileName, destinationError } from "./wal_files.ts";
 
 /** Input of wal-fetch. */
 export interface WalFetchInput {
@@ -56,7 +56,7 @@ export async function fetchToFile(
     const { decodeToFile } = await import("../archive/decode_file.ts");
     await decodeToFile(deps.store, key, destination, deps.encoding);
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (!isNotFound(err)) throw destinationError(err, destination);
     deps.log.child("wal_e.blobstore").info({
       msg: "could no longer locate object while performing wal restore",
       detail: `The absolute URI that could not be located is ${url}.`,

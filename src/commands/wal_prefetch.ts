@@ -19,7 +19,7 @@ import { isNotFound } from "../errors.ts";
 import { forEachPooled } from "../pool.ts";
 import { nextSegmentName, SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
-import { checkWalFileName, localFileError } from "./wal_files.ts";
+import { checkWalFileName, destinationError, localFileError } from "./wal_files.ts";
 
 /** Input of wal-prefetch. */
 export interface WalPrefetchInput {
@@ -75,13 +75,18 @@ export async function servePrefetched(
   let lastState = "";
   let lastProgress = performance.now();
   for (;;) {
-    const size = fileSize(ready);
+    // Listings, not a stat of a name that may be absent: see `namesIn`.
+    const size = namesIn(done).has(input.segmentName) ? fileSize(ready) : undefined;
     if (size !== undefined) {
       if (!isWholeSegment(size)) {
         removeQuietly(ready);
         return false;
       }
-      Deno.renameSync(ready, input.destination);
+      try {
+        Deno.renameSync(ready, input.destination);
+      } catch (err) {
+        throw destinationError(err, input.destination);
+      }
       deps.log.child("wal_e.operator.backup").info({
         msg: "promoted prefetched wal segment",
         structured: {
@@ -95,7 +100,7 @@ export async function servePrefetched(
     }
     // In flight (or queued in a prefetcher): wait while the prefetch area makes progress; a
     // vanished or stalled download is ours to do.
-    if (!isDirectory(join(running, input.segmentName))) return false;
+    if (!namesIn(running).has(input.segmentName)) return false;
     const state = areaState(running);
     const now = performance.now();
     if (state !== lastState) {
@@ -129,12 +134,13 @@ export function startPrefetch(
   if (candidates.length === 0 || deps.selfCommand === undefined) return;
   try {
     const base = baseOf(destination);
-    cleanup(base, candidates);
     const { done, running } = areas(base);
+    const ready = cleanup(done, candidates);
+    const started = cleanup(running, candidates);
     const wanted: string[] = [];
     for (const seg of candidates) {
-      if (fileSize(join(done, seg)) !== undefined) continue;
-      if (inFlight(join(running, seg))) continue;
+      if (ready.has(seg)) continue;
+      if (started.has(seg) && inFlight(join(running, seg))) continue;
       wanted.push(seg);
     }
     if (wanted.length === 0 || candidates.length - wanted.length >= Math.ceil(n / 2)) return;
@@ -226,18 +232,32 @@ export async function walPrefetch(input: WalPrefetchInput, deps: CommandDeps): P
   return failed === 0 ? 0 : 1;
 }
 
-/** Removes prefetched and running segments that are not in `keep`. */
-function cleanup(base: string, keep: readonly string[]): void {
-  const { done, running } = areas(base);
+/**
+ * Removes the segments in `dir` (the ready or the running area) that are not in `keep`;
+ * returns the names it kept.
+ */
+function cleanup(dir: string, keep: readonly string[]): Set<string> {
   const keepSet = new Set(keep);
-  for (const dir of [done, running]) {
-    try {
-      for (const e of Deno.readDirSync(dir)) {
-        if (!SEGMENT_RE.test(e.name.slice(0, 24)) || keepSet.has(e.name)) continue;
-        removeQuietly(join(dir, e.name));
-      }
-    } catch { /* no prefetch area yet */ }
+  const kept = new Set<string>();
+  for (const name of namesIn(dir)) {
+    if (!SEGMENT_RE.test(name.slice(0, 24))) continue;
+    if (keepSet.has(name)) kept.add(name);
+    else removeQuietly(join(dir, name));
   }
+  return kept;
+}
+
+/**
+ * The names in `dir`, none when it does not exist. The foreground asks "is this segment
+ * there?" with one listing rather than a stat per name: the normal answer is often "no", and
+ * the first failing file-system call costs a process ~1 ms (Deno builds its error machinery).
+ */
+function namesIn(dir: string): Set<string> {
+  const names = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync(dir)) names.add(e.name);
+  } catch { /* no prefetch area yet */ }
+  return names;
 }
 
 function mtimeOf(path: string): number {
@@ -278,12 +298,4 @@ function areaState(running: string): string {
     }
   } catch { /* no area */ }
   return parts.sort().join(",");
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
 }

@@ -18,7 +18,7 @@
 import { basename, dirname, join } from "../paths.ts";
 import { uploadCompressedFile } from "../archive/upload_file.ts";
 import { walKey } from "../archive/keys.ts";
-import { ConfigError, CorruptArchiveError, UserError } from "../errors.ts";
+import { ConfigError, CorruptArchiveError, ObjectExistsError, UserError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SEGMENT_RE } from "../pg/wal_name.ts";
 import type { CommandDeps } from "./context.ts";
@@ -117,7 +117,11 @@ async function markDone(walDir: string, name: string): Promise<void> {
   }
 }
 
-/** Uploads one WAL file; the lzop header records its mode and mtime as `lzop < file` does. */
+/**
+ * Uploads one WAL file; the lzop header records its mode and mtime as `lzop < file` does.
+ * Where the store can put "if absent" (the file store), the upload itself finds an archived
+ * copy; elsewhere an existence check comes first.
+ */
 async function pushFile(
   path: string,
   info: Deno.FileInfo,
@@ -129,30 +133,9 @@ async function pushFile(
   const key = walKey(name);
   const url = deps.store.url(key);
   const fields = { action: "push-wal", key: url, prefix: deps.store.pathPrefix, seg: name };
-  if (await deps.store.exists(key)) {
-    const verdict = await compareArchived(path, key, deps);
-    if (verdict === "identical") {
-      log.info({
-        msg: "WAL file already archived with identical content",
-        detail: `"${url}" holds the same bytes as "${path}"; nothing to upload.`,
-        structured: { ...fields, state: "complete" },
-      });
-      return;
-    }
-    const why = verdict === "different"
-      ? `"${url}" holds different content than "${path}".`
-      : verdict === "corrupt"
-      ? `"${url}" no longer decodes: it is replaced by the local file.`
-      : `"${url}" cannot be read back to compare (${verdict.reason}).`;
-    if (verdict !== "corrupt" && !overwrite) {
-      throw new UserError("refusing to overwrite an archived WAL file", {
-        detail: why,
-        hint: "Two clusters may be archiving into one prefix (a restored copy with archiving " +
-          "still on?). Check, then move the object away, or set WALE_WAL_OVERWRITE=1 to " +
-          "replace it.",
-      });
-    }
-    log.warning({ msg: "overwriting an archived WAL file", detail: why });
+  const conditional = deps.store.capabilities.conditionalPut;
+  if (!conditional && await deps.store.exists(key)) {
+    if (!await replaceArchived(path, key, overwrite, deps, log, fields)) return;
   }
   phase("check");
   log.info({
@@ -161,12 +144,21 @@ async function pushFile(
     structured: { ...fields, state: "begin" },
   });
   const started = performance.now();
-  const file = openWalFile(path);
-  const stats = await uploadCompressedFile(deps.store, key, file, {
-    mode: info.mode ?? 0,
-    mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
-    encoding: deps.encoding,
-  });
+  const upload = (ifAbsent: boolean) =>
+    uploadCompressedFile(deps.store, key, openWalFile(path), {
+      mode: info.mode ?? 0,
+      mtimeSeconds: Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000),
+      encoding: deps.encoding,
+      ifAbsent,
+    });
+  let stats;
+  try {
+    stats = await upload(conditional);
+  } catch (err) {
+    if (!(err instanceof ObjectExistsError)) throw err;
+    if (!await replaceArchived(path, key, overwrite, deps, log, fields)) return;
+    stats = await upload(false);
+  }
   const seconds = Math.max((performance.now() - started) / 1000, 1e-6);
   const rate = Math.round(stats.plainBytes / 1024 / seconds);
   log.info({
@@ -174,6 +166,46 @@ async function pushFile(
     detail: `Archiving to "${url}" complete at ${rate}KiB/s.`,
     structured: { ...fields, rate, state: "complete" },
   });
+}
+
+/**
+ * `key` already holds an object: true when it is to be replaced (corrupt, or different with
+ * `overwrite`, with a warning); false when it holds this very file (nothing to do); throws when
+ * it differs and may not be replaced.
+ */
+async function replaceArchived(
+  path: string,
+  key: string,
+  overwrite: boolean,
+  deps: CommandDeps,
+  log: Logger,
+  fields: Record<string, string>,
+): Promise<boolean> {
+  const url = deps.store.url(key);
+  const verdict = await compareArchived(path, key, deps);
+  if (verdict === "identical") {
+    log.info({
+      msg: "WAL file already archived with identical content",
+      detail: `"${url}" holds the same bytes as "${path}"; nothing to upload.`,
+      structured: { ...fields, state: "complete" },
+    });
+    return false;
+  }
+  const why = verdict === "different"
+    ? `"${url}" holds different content than "${path}".`
+    : verdict === "corrupt"
+    ? `"${url}" no longer decodes: it is replaced by the local file.`
+    : `"${url}" cannot be read back to compare (${verdict.reason}).`;
+  if (verdict !== "corrupt" && !overwrite) {
+    throw new UserError("refusing to overwrite an archived WAL file", {
+      detail: why,
+      hint: "Two clusters may be archiving into one prefix (a restored copy with archiving " +
+        "still on?). Check, then move the object away, or set WALE_WAL_OVERWRITE=1 to " +
+        "replace it.",
+    });
+  }
+  log.warning({ msg: "overwriting an archived WAL file", detail: why });
+  return true;
 }
 
 type Verdict = "identical" | "different" | "corrupt" | { reason: string };

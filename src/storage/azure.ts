@@ -83,7 +83,11 @@ export interface WabsStoreOptions {
 
 /** A Store over one Azure container and path prefix. */
 export class WabsStore implements Store {
-  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: 1000 };
+  readonly capabilities: StoreCapabilities = {
+    atomicPut: true,
+    deleteBatchSize: 1000,
+    conditionalPut: false,
+  };
   readonly pathPrefix: string;
   readonly #o: Required<WabsStoreOptions>;
   readonly #budget = new BufferBudget(WABS_BUFFER_SLOTS);

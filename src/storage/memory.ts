@@ -2,7 +2,7 @@
  * In-memory backend: fast tests of the commands and a readable reference of the Store
  * contract. Not reachable from a prefix URL.
  */
-import { ObjectNotFoundError } from "../errors.ts";
+import { ObjectExistsError, ObjectNotFoundError } from "../errors.ts";
 import { checkKey, checkKeyPrefix, checkPutKey, nothingToSweep } from "./keys.ts";
 import type {
   GetOptions,
@@ -20,7 +20,11 @@ interface Entry {
 
 /** A Store that keeps objects in a Map. */
 export class MemoryStore implements Store {
-  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: 1000 };
+  readonly capabilities: StoreCapabilities = {
+    atomicPut: true,
+    deleteBatchSize: 1000,
+    conditionalPut: true,
+  };
   readonly pathPrefix: string;
   readonly #objects = new Map<string, Entry>();
 
@@ -47,6 +51,9 @@ export class MemoryStore implements Store {
     for (const c of chunks) {
       bytes.set(c, off);
       off += c.length;
+    }
+    if (options.ifAbsent === true && this.#objects.has(key)) {
+      throw new ObjectExistsError(this.url(key));
     }
     this.#objects.set(key, { bytes, lastModified: new Date() });
   }

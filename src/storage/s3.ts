@@ -95,7 +95,11 @@ export interface S3StoreOptions {
 
 /** A Store over one S3 bucket and path prefix. */
 export class S3Store implements Store {
-  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: DELETE_BATCH };
+  readonly capabilities: StoreCapabilities = {
+    atomicPut: true,
+    deleteBatchSize: DELETE_BATCH,
+    conditionalPut: false,
+  };
   readonly pathPrefix: string;
   readonly #o: Required<S3StoreOptions>;
   readonly #budget = new BufferBudget(S3_BUFFER_SLOTS);

@@ -36,6 +36,12 @@ export interface PutOptions {
   contentType?: string | undefined;
   /** Aborting makes the put fail and leaves no visible object. */
   signal?: AbortSignal | undefined;
+  /**
+   * Store only if the key holds no object, atomically: otherwise fail with
+   * `ObjectExistsError` and change nothing. Only for backends whose capabilities say
+   * `conditionalPut`; the others ignore it (callers check `exists` first there).
+   */
+  ifAbsent?: boolean | undefined;
 }
 
 /** Options of `Store.get`. */
@@ -55,6 +61,8 @@ export interface StoreCapabilities {
   atomicPut: boolean;
   /** Largest number of keys one `deleteMany` request takes; callers need not batch. */
   deleteBatchSize: number;
+  /** `put` honours `ifAbsent` (no separate existence check, no window between the two). */
+  conditionalPut: boolean;
 }
 
 /**

@@ -73,7 +73,11 @@ export interface SwiftStoreOptions {
 
 /** A Store over one Swift container and path prefix. */
 export class SwiftStore implements Store {
-  readonly capabilities: StoreCapabilities = { atomicPut: true, deleteBatchSize: BULK_DELETE_MAX };
+  readonly capabilities: StoreCapabilities = {
+    atomicPut: true,
+    deleteBatchSize: BULK_DELETE_MAX,
+    conditionalPut: false,
+  };
   readonly pathPrefix: string;
   readonly #o: SwiftStoreOptions;
   readonly #client: SwiftClient;

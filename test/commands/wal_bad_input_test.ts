@@ -112,11 +112,22 @@ Deno.test("wal-fetch: a missing destination directory, or a destination that is 
     assertNoStackTrace(missingDir);
     assert.match(missingDir.stderr, /MSG: the directory of the WAL destination is not usable/);
 
+    // A destination that is a directory is found when the restored segment is renamed onto
+    // it (the usual destination does not exist, and a failing stat costs every call ~1 ms);
+    // the downloaded copy is not left behind.
+    await Deno.mkdir(join(dir, "src"));
+    await Deno.writeFile(join(dir, "src", SEG), new Uint8Array(1 << 20).fill(7));
+    assert.equal((await runWalE(["wal-push", "-p1", join(dir, "src", SEG)], env)).code, 0);
     await Deno.mkdir(join(dir, "pg_wal"));
-    const ontoDir = await runWalE(["wal-fetch", SEG, join(dir, "pg_wal")], env);
+    const ontoDir = await runWalE(["wal-fetch", "--prefetch", "0", SEG, join(dir, "pg_wal")], env);
     assert.equal(ontoDir.code, 126, ontoDir.stderr);
     assertNoStackTrace(ontoDir);
     assert.match(ontoDir.stderr, /MSG: the WAL destination is a directory/);
+    assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort(), [
+      "archive",
+      "pg_wal",
+      "src",
+    ]);
   });
 });
 

@@ -3,7 +3,7 @@
  * factory, then adds its own cases. The cases are the doc comments of `src/storage/store.ts`.
  */
 import assert from "node:assert/strict";
-import { ObjectNotFoundError, StoreError } from "../../src/errors.ts";
+import { ObjectExistsError, ObjectNotFoundError, StoreError } from "../../src/errors.ts";
 import type { Store } from "../../src/storage/store.ts";
 import { pattern, readAll, streamOf } from "../support/streams.ts";
 
@@ -63,6 +63,31 @@ export function storeContract(name: string, make: () => Promise<StoreFixture>): 
     await s.put("r/k", streamOf(new Uint8Array([9])));
     assert.deepEqual(await readAll(await s.get("r/k")), new Uint8Array([9]));
   });
+
+  t(
+    "ifAbsent stores a new key, and on an existing one fails leaving it and no debris",
+    async (s) => {
+      if (!s.capabilities.conditionalPut) {
+        // Not claimed: the option is ignored, the put replaces (callers check `exists` first).
+        await s.put("c/k", new Uint8Array([1]));
+        await s.put("c/k", new Uint8Array([2]), { ifAbsent: true });
+        assert.deepEqual(await readAll(await s.get("c/k")), new Uint8Array([2]));
+        return;
+      }
+      await s.put("c/k", new Uint8Array([1, 2]), { ifAbsent: true });
+      await assert.rejects(
+        () => s.put("c/k", new Uint8Array([9]), { ifAbsent: true }),
+        ObjectExistsError,
+      );
+      await assert.rejects(
+        () => s.put("c/k", streamOf(new Uint8Array([8])), { ifAbsent: true }),
+        ObjectExistsError,
+      );
+      assert.deepEqual(await readAll(await s.get("c/k")), new Uint8Array([1, 2]));
+      assert.deepEqual(await keys(s, "c/"), ["c/k"]);
+      assert.equal(await s.sweepIncomplete("c/", new Date(Date.now() + 60_000)), 0);
+    },
+  );
 
   t("list is recursive, prefix-filtered, sorted, and empty for an unknown prefix", async (s) => {
     const names = ["a/b/c.lzo", "a/b/d.lzo", "a/e", "a.x", "b/f", "a/bb/g"];
