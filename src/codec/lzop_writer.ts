@@ -27,6 +27,14 @@ export interface LzopWriterOptions {
 const BLOCK_HEADER = 12; // ulen, clen, Adler-32 of the uncompressed data
 const END_MARKER = 4;
 
+/** Writes the 12-byte header of block `b` (lengths, checksum of the input) into `out` at `at`. */
+function blockHeader(b: EncodedBlock, out: Uint8Array, at: number): void {
+  const view = new DataView(out.buffer, out.byteOffset + at, BLOCK_HEADER);
+  view.setUint32(0, b.n);
+  view.setUint32(4, b.dataLength);
+  view.setUint32(8, b.sum);
+}
+
 /** One compressed block: lengths, checksum of the input, and where its data lies. */
 interface EncodedBlock {
   n: number;
@@ -113,37 +121,32 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
 
   /** Writes block `b` (length fields, checksum, data) into `out` at `at`; returns its size. */
   #put(b: EncodedBlock, out: Uint8Array, at: number): number {
-    const view = new DataView(out.buffer, out.byteOffset + at, BLOCK_HEADER);
-    view.setUint32(0, b.n);
-    view.setUint32(4, b.dataLength);
-    view.setUint32(8, b.sum);
+    blockHeader(b, out, at);
     out.set(b.data.bytes.subarray(0, b.dataLength), at + BLOCK_HEADER);
     return BLOCK_HEADER + b.dataLength;
   }
 
   /**
-   * The whole lzop stream of an open file in one array: each block is read straight into the
-   * codec's input buffer and encoded into one output array sized from `sizeHint` (grown if the
-   * file turns out longer). Returns the stream and the number of bytes read.
+   * The lzop stream of an open file, chunk by chunk: each block is read straight into the
+   * codec's input buffer, compressed, and handed out as its 12-byte header and a view of the
+   * codec's buffer, valid until the next chunk is taken. Nothing the size of the file or of
+   * its compressed form is allocated (see `ChunkedBody` in `src/storage/store.ts`). Counts the
+   * bytes read in `counted`.
    */
-  encodeFile(file: Deno.FsFile, sizeHint: number): { bytes: Uint8Array; plainBytes: number } {
-    const blockRoom = BLOCK_HEADER + compressBound(LZOP_BLOCK_SIZE);
-    let out = new Uint8Array(
-      this.#header.length + (Math.ceil(sizeHint / LZOP_BLOCK_SIZE) + 1) * blockRoom + END_MARKER,
-    );
-    out.set(this.#header);
-    let pos = this.#header.length;
-    let plainBytes = 0;
+  *chunksOfFile(file: Deno.FsFile, counted: { plainBytes: number }): Generator<Uint8Array> {
+    const head = new Uint8Array(BLOCK_HEADER);
     const timed = phasesEnabled();
-    const emit = (): void => {
-      if (out.length - pos < blockRoom + END_MARKER) {
-        const bigger = new Uint8Array(out.length * 2);
-        bigger.set(out.subarray(0, pos));
-        out = bigger;
-      }
-      pos += this.#put(this.#compress(), out, pos);
+    // The data view is taken only when it is handed out: a consumer that awaits between chunks
+    // lets other encoders grow the codec memory, which detaches earlier views.
+    const block = (): EncodedBlock => {
+      const t0 = timed ? performance.now() : 0;
+      const b = this.#compress();
+      if (timed) phaseTime("compress", performance.now() - t0);
+      blockHeader(b, head, 0);
+      return b;
     };
     try {
+      yield this.#header;
       for (;;) {
         const input = this.#buffers();
         const t0 = timed ? performance.now() : 0;
@@ -151,12 +154,20 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
         if (timed) phaseTime("read", performance.now() - t0);
         if (n === null) break;
         this.#fill += n;
-        plainBytes += n;
-        if (this.#fill === LZOP_BLOCK_SIZE) emit();
+        counted.plainBytes += n;
+        if (this.#fill === LZOP_BLOCK_SIZE) {
+          const b = block();
+          yield head;
+          yield b.data.bytes.subarray(0, b.dataLength);
+        }
       }
-      if (this.#fill > 0) emit();
-      // The end marker: a zero uncompressed length (the array is zero-filled already).
-      return { bytes: out.subarray(0, pos + END_MARKER), plainBytes };
+      if (this.#fill > 0) {
+        const b = block();
+        yield head;
+        yield b.data.bytes.subarray(0, b.dataLength);
+      }
+      // The end marker: a zero uncompressed length.
+      yield new Uint8Array(END_MARKER);
     } finally {
       this.#release();
     }
@@ -191,15 +202,16 @@ export async function lzopCompress(
 }
 
 /**
- * lzop-compresses an open file synchronously into one array, byte for byte what
+ * The lzop stream of an open file as synchronous chunks, byte for byte what
  * `createLzopWriter` emits for its content: one read straight into the codec's buffer and one
- * codec call per block, no stream stages. For a WAL segment (wal-push), stream stages cost
- * more than the codec. Memory: the compressed stream plus one block.
+ * codec call per block, no stream stages (for a WAL segment, stream stages cost more than the
+ * codec). Each chunk is valid only until the next is taken; `counted.plainBytes` ends as the
+ * number of bytes read. The codec's buffers are released when the iteration ends, however.
  */
-export function lzopEncodeFileSync(
+export function lzopFileChunks(
   file: Deno.FsFile,
-  sizeHint: number,
+  counted: { plainBytes: number },
   options: LzopWriterOptions = {},
-): { bytes: Uint8Array; plainBytes: number } {
-  return new LzopWriter(options).encodeFile(file, sizeHint);
+): Generator<Uint8Array> {
+  return new LzopWriter(options).chunksOfFile(file, counted);
 }

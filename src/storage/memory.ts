@@ -12,6 +12,7 @@ import type {
   Store,
   StoreCapabilities,
 } from "./store.ts";
+import { isChunked } from "./store.ts";
 
 interface Entry {
   bytes: Uint8Array;
@@ -40,11 +41,16 @@ export class MemoryStore implements Store {
     await checkPutKey(key, body);
     const chunks: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of body instanceof Uint8Array ? [body] : body) {
+    const take = (chunk: Uint8Array) => {
       options.signal?.throwIfAborted();
       chunks.push(chunk.slice());
       size += chunk.length;
-    }
+    };
+    // A chunked body is taken synchronously: its chunks are views that another task (a growing
+    // codec memory) may invalidate at the next await.
+    if (body instanceof Uint8Array) take(body);
+    else if (isChunked(body)) { for (const chunk of body.chunks) take(chunk); }
+    else for await (const chunk of body) take(chunk);
     options.signal?.throwIfAborted();
     const bytes = new Uint8Array(size);
     let off = 0;

@@ -66,11 +66,30 @@ export interface StoreCapabilities {
 }
 
 /**
- * What `put` stores: a stream, or bytes already whole in memory. The bytes form exists for
- * wal-push, whose compressed segment is one array: the first touch of the Web Streams classes
- * costs a process ~2-3 ms (Deno loads them lazily), once per segment archived.
+ * What `put` stores: a stream, bytes already whole in memory, or chunks produced synchronously
+ * (`ChunkedBody`). The last two exist for wal-push, once per segment archived: the first touch
+ * of the Web Streams classes costs a process ~2-3 ms (Deno loads them lazily). Tell them apart
+ * with `instanceof Uint8Array` and `isChunked`, never by naming `ReadableStream`, which loads
+ * those classes too.
  */
-export type PutBody = ReadableStream<Uint8Array> | Uint8Array;
+export type PutBody = ReadableStream<Uint8Array> | Uint8Array | ChunkedBody;
+
+/**
+ * Bytes handed over chunk by chunk as they are produced, synchronously; each chunk is valid
+ * only until the next one is taken (the producer reuses its buffer) and must be consumed (or
+ * copied) before the taker awaits anything (another task may invalidate it). wal-push's compressed
+ * segment comes this way, so no array the size of the object is ever filled: on some virtual
+ * machines the first touch of a page costs ~10 µs, ~3 ms per MiB. The file store writes each
+ * chunk out as it comes; the other backends copy them into their upload buffers.
+ */
+export interface ChunkedBody {
+  readonly chunks: Iterable<Uint8Array>;
+}
+
+/** True for a `ChunkedBody` (without naming `ReadableStream`; see `PutBody`). */
+export function isChunked(body: PutBody): body is ChunkedBody {
+  return !(body instanceof Uint8Array) && "chunks" in body;
+}
 
 /** Object storage under one prefix. */
 export interface Store {

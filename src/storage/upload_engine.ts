@@ -9,7 +9,7 @@
 import { StoreError } from "../errors.ts";
 import { BlockReader, type BufferBudget, BufferPool, sendBlocks } from "./blocks.ts";
 import { checkPutKey } from "./keys.ts";
-import type { PutBody, PutOptions } from "./store.ts";
+import { isChunked, type PutBody, type PutOptions } from "./store.ts";
 
 /** One multipart upload of a backend, from `UploadPlan.begin`. */
 export interface PartUpload {
@@ -60,7 +60,12 @@ export async function putInParts(body: PutBody, plan: UploadPlan): Promise<void>
   await checkPutKey(plan.key, body);
   const partSize = typeof plan.partSize === "number" ? plan.partSize : await plan.partSize();
   const options = plan.options;
-  const blocks = new BlockReader(body instanceof Uint8Array ? ReadableStream.from([body]) : body);
+  const blocks = new BlockReader(
+    body instanceof Uint8Array ? ReadableStream.from([body]) : isChunked(body)
+      // Copied: a chunk is valid only until the next is taken, and a stream may read ahead.
+      ? ReadableStream.from(copies(body.chunks))
+      : body,
+  );
   const signal = options.signal;
   const onAbort = () => void blocks.cancel(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -99,4 +104,9 @@ export function checkSize(actual: number, declared: number | undefined, url: str
       detail: `${url}: ${actual} bytes read, ${declared} declared.`,
     });
   }
+}
+
+/** Each chunk copied as it is taken (a `ChunkedBody`'s chunks are reused by their producer). */
+function* copies(chunks: Iterable<Uint8Array>): Generator<Uint8Array> {
+  for (const c of chunks) yield c.slice();
 }

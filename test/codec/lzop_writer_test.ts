@@ -151,8 +151,8 @@ Deno.test("writer produces LZO 2.10's exact bytes for the 64 x 'a' vector of §1
   );
 });
 
-Deno.test("lzopEncodeFileSync writes exactly the bytes of the stream writer, whatever the size hint", async () => {
-  const { lzopEncodeFileSync, lzopCompress } = await import("../../src/codec/lzop_writer.ts");
+Deno.test("lzopFileChunks yields exactly the bytes of the stream writer, one block at a time", async () => {
+  const { lzopFileChunks, lzopCompress } = await import("../../src/codec/lzop_writer.ts");
   const dir = await Deno.makeTempDir({ prefix: "wal-e-encode-file-" });
   try {
     const block = 256 * 1024;
@@ -165,15 +165,62 @@ Deno.test("lzopEncodeFileSync writes exactly the bytes of the stream writer, wha
       const path = `${dir}/f${size}`;
       await Deno.writeFile(path, data);
       const want = await lzopCompress(data, { mode: 0o100600, mtimeSeconds: 1_700_000_000 });
-      // A hint too small makes it grow its output; a large one is trimmed.
-      for (const hint of [0, size, size * 3 + 1]) {
-        const file = await Deno.open(path);
-        const got = lzopEncodeFileSync(file, hint, { mode: 0o100600, mtimeSeconds: 1_700_000_000 });
-        file.close();
-        assert.equal(got.plainBytes, size);
-        assert.deepEqual(got.bytes, want, `size ${size} hint ${hint}`);
-      }
+      const file = await Deno.open(path);
+      const counted = { plainBytes: 0 };
+      // Copied as taken: a chunk is only valid until the next one.
+      const chunks = [...lzopFileChunks(file, counted, {
+        mode: 0o100600,
+        mtimeSeconds: 1_700_000_000,
+      })].length;
+      file.close();
+      const again = await Deno.open(path);
+      const got = concat(
+        ...Array.from(
+          lzopFileChunks(again, { plainBytes: 0 }, {
+            mode: 0o100600,
+            mtimeSeconds: 1_700_000_000,
+          }),
+          (c) => c.slice(),
+        ),
+      );
+      again.close();
+      assert.equal(counted.plainBytes, size);
+      assert.equal(chunks, 2 + 2 * Math.ceil(size / block), `size ${size}`);
+      assert.deepEqual(got, want, `size ${size}`);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("lzopFileChunks: chunks taken after the codec memory grew (another encoder) are intact", async () => {
+  const { lzopFileChunks, lzopCompress } = await import("../../src/codec/lzop_writer.ts");
+  const { acquireBuffer, releaseBuffer } = await import("../../src/codec/lzo_wasm.ts");
+  const dir = await Deno.makeTempDir({ prefix: "wal-e-encode-grow-" });
+  try {
+    const data = new Uint8Array(3 * 256 * 1024 + 5).map((_, i) => (i * 7) >> 10);
+    await Deno.writeFile(`${dir}/f`, data);
+    const want = await lzopCompress(data, { mode: 0o100600, mtimeSeconds: 1_700_000_000 });
+    const file = await Deno.open(`${dir}/f`);
+    const parts: Uint8Array[] = [];
+    const held: ReturnType<typeof acquireBuffer>[] = [];
+    const owner = {};
+    try {
+      for (
+        const chunk of lzopFileChunks(file, { plainBytes: 0 }, {
+          mode: 0o100600,
+          mtimeSeconds: 1_700_000_000,
+        })
+      ) {
+        parts.push(chunk.slice());
+        // What a concurrent encoder does between two chunks: grow the memory (detaching views).
+        held.push(acquireBuffer(4 << 20, owner));
+      }
+    } finally {
+      file.close();
+      for (const b of held) releaseBuffer(b);
+    }
+    assert.deepEqual(concat(...parts), want);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

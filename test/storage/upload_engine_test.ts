@@ -65,6 +65,33 @@ Deno.test("putInParts: an object that fits one part is one request", async () =>
   assert.deepEqual(log, ["single 16"]);
 });
 
+Deno.test("putInParts: a chunked body whose chunks are reused by their producer arrives intact", async () => {
+  const { log, plan } = recorder();
+  const sent: Uint8Array[] = [];
+  const buf = new Uint8Array(6);
+  function* reusing(): Generator<Uint8Array> {
+    for (let i = 0; i < 7; i++) {
+      buf.fill(i);
+      yield buf.subarray(0, 6);
+    }
+  }
+  await putInParts({ chunks: reusing() }, {
+    ...plan,
+    single: (d) => (sent.push(d.slice()), Promise.resolve()),
+    begin: () =>
+      Promise.resolve({
+        part: (_i, d) => (sent.push(d.slice()), Promise.resolve()),
+        commit: () => Promise.resolve(),
+        abort: () => Promise.resolve(),
+      }),
+  });
+  const all = new Uint8Array(sent.reduce((n, d) => n + d.length, 0));
+  let off = 0;
+  for (const d of sent) (all.set(d, off), off += d.length);
+  assert.deepEqual(all, Uint8Array.from({ length: 42 }, (_, k) => Math.floor(k / 6)));
+  assert.deepEqual(log, []);
+});
+
 Deno.test("putInParts: a longer object is parts in order, a commit, then after", async () => {
   const { plan, log } = recorder();
   await putInParts(source(40), { ...plan, options: { size: 40 } });
