@@ -9,6 +9,7 @@ import type { PgpSettings } from "../codec/pgp.ts";
 import type { Store } from "../storage/store.ts";
 import { ByteCounter } from "./byte_counter.ts";
 import { lazy } from "../lazy.ts";
+import { looksLikePgp } from "../codec/lzop_format.ts";
 
 /** How objects are encoded beyond lzop. */
 export interface Encoding {
@@ -53,11 +54,6 @@ function readerModule(): Promise<typeof import("../codec/lzop_reader.ts")> {
 /** OpenPGP is loaded only when an object is encrypted or encryption is configured (start-up). */
 function pgpModule(): Promise<typeof import("../codec/pgp.ts")> {
   return lazy.pgp();
-}
-
-/** First byte of a binary OpenPGP message: a packet tag has its high bit set (lzop: 0x89). */
-function looksLikePgp(firstByte: number): boolean {
-  return (firstByte & 0x80) !== 0 && firstByte !== 0x89;
 }
 
 /** Compresses `source` and stores it under `key`; all or nothing (Store.put contract). */

@@ -136,26 +136,23 @@ export class LocalStore implements Store {
   }
 
   get(key: string, options: GetOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    let path: string;
     try {
-      path = this.#path(key);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    try {
-      const file = Deno.openSync(path, { read: true });
+      const file = this.openFile(key);
       // Large synchronous reads: FsFile.readable's 64 KiB async reads cost ~5× for a segment.
       return Promise.resolve(fileSource(file, undefined, options.transientChunks === true));
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        try {
-          this.#checkRoot();
-        } catch (rootErr) {
-          return Promise.reject(rootErr);
-        }
-        return Promise.reject(new ObjectNotFoundError(this.url(key)));
-      }
-      return Promise.reject(storeIoError(err, path));
+      return Promise.reject(err);
+    }
+  }
+
+  openFile(key: string): Deno.FsFile {
+    const path = this.#path(key);
+    try {
+      return Deno.openSync(path, { read: true });
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw storeIoError(err, path);
+      this.#checkRoot();
+      throw new ObjectNotFoundError(this.url(key));
     }
   }
 
