@@ -124,7 +124,11 @@ async function runWithStore(
     encoding: encodingOf(config),
     stdout: io.stdout,
     env: config.processEnv,
-    selfCommand: io.selfProgram === undefined ? undefined : [...io.selfProgram, ...globalArgs],
+    // Built when asked (see main.ts).
+    get selfCommand() {
+      const self = io.selfProgram;
+      return self === undefined ? undefined : [...self, ...globalArgs];
+    },
     progress: {
       status,
       intervalMs: config.progressIntervalSeconds === undefined
