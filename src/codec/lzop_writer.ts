@@ -25,6 +25,8 @@ export interface LzopWriterOptions {
 }
 
 const BLOCK_HEADER = 12; // ulen, clen, Adler-32 of the uncompressed data
+/** Size of the chunks `lzopFileChunks` hands out (a page multiple: aligned file writes). */
+const STAGE_BYTES = 256 * 1024;
 const END_MARKER = 4;
 
 /** Writes the 12-byte header of block `b` (lengths, checksum of the input) into `out` at `at`. */
@@ -128,25 +130,44 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
 
   /**
    * The lzop stream of an open file, chunk by chunk: each block is read straight into the
-   * codec's input buffer, compressed, and handed out as its 12-byte header and a view of the
-   * codec's buffer, valid until the next chunk is taken. Nothing the size of the file or of
-   * its compressed form is allocated (see `ChunkedBody` in `src/storage/store.ts`). Counts the
-   * bytes read in `counted`.
+   * codec's input buffer and compressed, and the stream is handed out in chunks of exactly
+   * `STAGE_BYTES` (the last one shorter) from one reused buffer, each valid until the next is
+   * taken. Nothing the size of the file or of its compressed form is allocated (see
+   * `ChunkedBody` in `src/storage/store.ts`), and the file store writes page-aligned 256 KiB
+   * pieces: a 12-byte header and a block's data as two writes cost ~5× the write and ~2× the
+   * fsync of the same bytes in 256 KiB writes on our VMs. Counts the bytes read in `counted`.
    */
   *chunksOfFile(file: Deno.FsFile, counted: { plainBytes: number }): Generator<Uint8Array> {
+    const stage = new Uint8Array(STAGE_BYTES);
+    let staged = 0;
+    // Copies `bytes` into the stage, handing out every full stage on the way. Copied at once:
+    // a view into the codec's memory would be detached if another encoder grew it meanwhile.
+    function* put(bytes: Uint8Array): Generator<Uint8Array> {
+      for (let off = 0; off < bytes.length;) {
+        const k = Math.min(STAGE_BYTES - staged, bytes.length - off);
+        stage.set(bytes.subarray(off, off + k), staged);
+        staged += k;
+        off += k;
+        if (staged === STAGE_BYTES) {
+          yield stage;
+          staged = 0;
+        }
+      }
+    }
     const head = new Uint8Array(BLOCK_HEADER);
     const timed = phasesEnabled();
-    // The data view is taken only when it is handed out: a consumer that awaits between chunks
-    // lets other encoders grow the codec memory, which detaches earlier views.
-    const block = (): EncodedBlock => {
+    const block = (): Generator<Uint8Array> => {
       const t0 = timed ? performance.now() : 0;
       const b = this.#compress();
       if (timed) phaseTime("compress", performance.now() - t0);
       blockHeader(b, head, 0);
-      return b;
+      return (function* () {
+        yield* put(head);
+        yield* put(b.data.bytes.subarray(0, b.dataLength));
+      })();
     };
     try {
-      yield this.#header;
+      yield* put(this.#header);
       for (;;) {
         const input = this.#buffers();
         const t0 = timed ? performance.now() : 0;
@@ -155,19 +176,12 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
         if (n === null) break;
         this.#fill += n;
         counted.plainBytes += n;
-        if (this.#fill === LZOP_BLOCK_SIZE) {
-          const b = block();
-          yield head;
-          yield b.data.bytes.subarray(0, b.dataLength);
-        }
+        if (this.#fill === LZOP_BLOCK_SIZE) yield* block();
       }
-      if (this.#fill > 0) {
-        const b = block();
-        yield head;
-        yield b.data.bytes.subarray(0, b.dataLength);
-      }
+      if (this.#fill > 0) yield* block();
       // The end marker: a zero uncompressed length.
-      yield new Uint8Array(END_MARKER);
+      yield* put(new Uint8Array(END_MARKER));
+      if (staged > 0) yield stage.subarray(0, staged);
     } finally {
       this.#release();
     }

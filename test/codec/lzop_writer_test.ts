@@ -151,7 +151,7 @@ Deno.test("writer produces LZO 2.10's exact bytes for the 64 x 'a' vector of §1
   );
 });
 
-Deno.test("lzopFileChunks yields exactly the bytes of the stream writer, one block at a time", async () => {
+Deno.test("lzopFileChunks yields exactly the bytes of the stream writer, in 256 KiB chunks", async () => {
   const { lzopFileChunks, lzopCompress } = await import("../../src/codec/lzop_writer.ts");
   const dir = await Deno.makeTempDir({ prefix: "wal-e-encode-file-" });
   try {
@@ -185,7 +185,7 @@ Deno.test("lzopFileChunks yields exactly the bytes of the stream writer, one blo
       );
       again.close();
       assert.equal(counted.plainBytes, size);
-      assert.equal(chunks, 2 + 2 * Math.ceil(size / block), `size ${size}`);
+      assert.equal(chunks, Math.max(1, Math.ceil(want.length / block)), `size ${size}`);
       assert.deepEqual(got, want, `size ${size}`);
     }
   } finally {
