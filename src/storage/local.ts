@@ -17,7 +17,6 @@ import type {
   Store,
   StoreCapabilities,
 } from "./store.ts";
-import { isChunked } from "./store.ts";
 
 /** Infix of temporary files; listings skip names containing it. */
 const TEMP_MARK = ".wal-e-tmp.";
@@ -82,7 +81,8 @@ export class LocalStore implements Store {
     try {
       // Bytes are written as they are: no stream machinery on wal-push's path (see PutBody).
       if (body instanceof Uint8Array) writeAll(body);
-      else if (isChunked(body)) { for (const chunk of body.chunks) writeAll(chunk); }
+      // A ChunkedBody, tested inline: `isChunked` would load store.ts on every wal-push.
+      else if ("chunks" in body) { for (const chunk of body.chunks) writeAll(chunk); }
       else {
         reader = body.getReader();
         for (;;) {

@@ -86,7 +86,10 @@ export interface ChunkedBody {
   readonly chunks: Iterable<Uint8Array>;
 }
 
-/** True for a `ChunkedBody` (without naming `ReadableStream`; see `PutBody`). */
+/**
+ * True for a `ChunkedBody` (without naming `ReadableStream`; see `PutBody`). The file store
+ * and `checkPutKey` write the same test inline, so wal-push does not load this module.
+ */
 export function isChunked(body: PutBody): body is ChunkedBody {
   return !(body instanceof Uint8Array) && "chunks" in body;
 }
