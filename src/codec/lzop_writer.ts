@@ -140,12 +140,13 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
   *chunksOfFile(file: Deno.FsFile, counted: { plainBytes: number }): Generator<Uint8Array> {
     const stage = new Uint8Array(STAGE_BYTES);
     let staged = 0;
-    // Copies `bytes` into the stage, handing out every full stage on the way. Copied at once:
-    // a view into the codec's memory would be detached if another encoder grew it meanwhile.
-    function* put(bytes: Uint8Array): Generator<Uint8Array> {
-      for (let off = 0; off < bytes.length;) {
-        const k = Math.min(STAGE_BYTES - staged, bytes.length - off);
-        stage.set(bytes.subarray(off, off + k), staged);
+    // Copies `length` bytes of `view()` into the stage, handing out every full stage on the way.
+    // The view is taken again after each hand-out: a consumer that awaits lets other encoders
+    // grow the codec memory, which detaches views of it taken before.
+    function* put(view: () => Uint8Array, length: number): Generator<Uint8Array> {
+      for (let off = 0; off < length;) {
+        const k = Math.min(STAGE_BYTES - staged, length - off);
+        stage.set(view().subarray(off, off + k), staged);
         staged += k;
         off += k;
         if (staged === STAGE_BYTES) {
@@ -156,18 +157,20 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
     }
     const head = new Uint8Array(BLOCK_HEADER);
     const timed = phasesEnabled();
-    const block = (): Generator<Uint8Array> => {
+    const compressed = (): EncodedBlock => {
       const t0 = timed ? performance.now() : 0;
       const b = this.#compress();
       if (timed) phaseTime("compress", performance.now() - t0);
       blockHeader(b, head, 0);
-      return (function* () {
-        yield* put(head);
-        yield* put(b.data.bytes.subarray(0, b.dataLength));
-      })();
+      return b;
     };
+    function* block(b: EncodedBlock): Generator<Uint8Array> {
+      yield* put(() => head, BLOCK_HEADER);
+      yield* put(() => b.data.bytes, b.dataLength);
+    }
     try {
-      yield* put(this.#header);
+      const header = this.#header;
+      yield* put(() => header, header.length);
       for (;;) {
         const input = this.#buffers();
         const t0 = timed ? performance.now() : 0;
@@ -176,11 +179,12 @@ class LzopWriter implements Transformer<Uint8Array, Uint8Array> {
         if (n === null) break;
         this.#fill += n;
         counted.plainBytes += n;
-        if (this.#fill === LZOP_BLOCK_SIZE) yield* block();
+        if (this.#fill === LZOP_BLOCK_SIZE) yield* block(compressed());
       }
-      if (this.#fill > 0) yield* block();
+      if (this.#fill > 0) yield* block(compressed());
       // The end marker: a zero uncompressed length.
-      yield* put(new Uint8Array(END_MARKER));
+      const end = new Uint8Array(END_MARKER);
+      yield* put(() => end, END_MARKER);
       if (staged > 0) yield stage.subarray(0, staged);
     } finally {
       this.#release();

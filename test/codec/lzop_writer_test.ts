@@ -198,7 +198,11 @@ Deno.test("lzopFileChunks: chunks taken after the codec memory grew (another enc
   const { acquireBuffer, releaseBuffer } = await import("../../src/codec/lzo_wasm.ts");
   const dir = await Deno.makeTempDir({ prefix: "wal-e-encode-grow-" });
   try {
-    const data = new Uint8Array(3 * 256 * 1024 + 5).map((_, i) => (i * 7) >> 10);
+    // Random data: stored blocks of 256 KiB, so a stage fills in the middle of copying one.
+    const data = new Uint8Array(3 * 256 * 1024 + 5);
+    for (let off = 0; off < data.length; off += 65536) {
+      crypto.getRandomValues(data.subarray(off, Math.min(off + 65536, data.length)));
+    }
     await Deno.writeFile(`${dir}/f`, data);
     const want = await lzopCompress(data, { mode: 0o100600, mtimeSeconds: 1_700_000_000 });
     const file = await Deno.open(`${dir}/f`);
