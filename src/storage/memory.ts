@@ -46,8 +46,7 @@ export class MemoryStore implements Store {
       chunks.push(chunk.slice());
       size += chunk.length;
     };
-    // A chunked body is taken synchronously: its chunks are views that another task (a growing
-    // codec memory) may invalidate at the next await.
+    // Each chunk of a chunked body is copied before the next is taken (they share a buffer).
     if (body instanceof Uint8Array) take(body);
     else if (isChunked(body)) { for (const chunk of body.chunks) take(chunk); }
     else for await (const chunk of body) take(chunk);
