@@ -12,14 +12,32 @@ function writeStdout(text: string): void {
   while (off < bytes.length) off += Deno.stdout.writeSync(bytes.subarray(off));
 }
 
+/**
+ * V8 flags of every start of this program: the launcher of scripts/install, the binary of
+ * scripts/compile (which embeds them), `deno task wal-e`, the benchmarks and tests, and this
+ * file starting itself again (`selfProgram`).
+ *
+ * `--no-wasm-dynamic-tiering`: V8 compiles each function of the LZO codec with its optimizing
+ * compiler, on a background thread, as soon as it first runs (`warmUp` in
+ * src/codec/lzo_wasm.ts), instead of after ~13 MB of work in baseline code that runs ~3× slower:
+ * a WAL call codes one 16 MiB segment, nearly all of it in baseline code otherwise (~4 ms more
+ * per wal-push on our slowest VM).
+ *
+ * Every start that shares a module cache must pass the same flags: V8 rejects a code cache
+ * written under other flags, and Deno does not write it again, so each start would compile all
+ * its modules from source (~5 ms more per WAL call there).
+ */
+export const V8_FLAGS = "--no-wasm-dynamic-tiering";
+
 /** How to start this program again: the compiled binary itself, or `deno run` of this file. */
-function selfProgram(): string[] {
+export function selfProgram(): string[] {
   if (Deno.mainModule.includes("/deno-compile-")) return [Deno.execPath()];
   return [
     Deno.execPath(),
     "run",
     "--allow-all",
     "--quiet",
+    `--v8-flags=${V8_FLAGS}`,
     "--config",
     new URL("./deno.json", import.meta.url).pathname,
     new URL(import.meta.url).pathname,

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AS_ROOT, makeSharedTempDir, sh } from "./support/postgres.ts";
+import { V8_FLAGS } from "../main.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
 
@@ -37,6 +38,8 @@ Deno.test({
       assert.match(out.stdout, /runs as postgres \(version 1\.1\.1\)/);
       const v = await sh(["env", "-i", "PATH=/usr/bin:/bin", join(bin, "wal-e"), "version"]);
       assert.equal(v.stdout.trim(), "1.1.1");
+      // The launcher starts the program with the V8 flags its cache was warmed with.
+      assert.ok((await Deno.readTextFile(join(bin, "wal-e"))).includes(`--v8-flags='${V8_FLAGS}'`));
 
       const gen = join(home, "deno-dir", "gen", "file");
       const app = join(home, "app");

@@ -17,6 +17,7 @@ import {
   decompressBlock,
   describeLzoStatus,
   releaseBuffer,
+  warmUp,
   type WasmBuffer,
 } from "./lzo_wasm.ts";
 import type { BlockChecksum } from "./lzo_worker.ts";
@@ -53,6 +54,9 @@ type Phase =
 const MAGIC_LENGTH = LZOP_MAGIC.length;
 /** Magic + the largest header (all optional fields, a 255-byte name, checksum). */
 const SCRATCH_SIZE = 512;
+
+// The decoder's compilation starts when this module loads (see `warmUp`).
+warmUp("decode");
 
 /** Where decoded blocks go: a stream's controller, or a direct consumer (`LzopDecoder`). */
 interface Sink {

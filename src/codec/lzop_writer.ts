@@ -11,6 +11,7 @@ import {
   compressBlock,
   compressBound,
   releaseBuffer,
+  warmUp,
   type WasmBuffer,
 } from "./lzo_wasm.ts";
 import { LZOP_BLOCK_SIZE, serializeHeader } from "./lzop_format.ts";
@@ -28,6 +29,9 @@ const BLOCK_HEADER = 12; // ulen, clen, Adler-32 of the uncompressed data
 /** Size of the chunks `lzopFileChunks` hands out (a page multiple: aligned file writes). */
 const STAGE_BYTES = 256 * 1024;
 const END_MARKER = 4;
+
+// The encoder's compilation starts when this module loads (see `warmUp`).
+warmUp("encode");
 
 /** Writes the 12-byte header of block `b` (lengths, checksum of the input) into `out` at `at`. */
 function blockHeader(b: EncodedBlock, out: Uint8Array, at: number): void {

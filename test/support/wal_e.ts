@@ -4,16 +4,18 @@
  */
 import { run } from "../../src/cli/run.ts";
 import { AS_ROOT, type Output, sh } from "./postgres.ts";
+import { V8_FLAGS } from "../../main.ts";
 
 /** Repository root directory. */
 export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
-/** The argv prefix that runs main.ts with the project's config and lock file. */
+/** The argv prefix that runs main.ts with the project's config, lock file and V8 flags. */
 export const WAL_E_CMD = [
   Deno.execPath(),
   "run",
   "--allow-all",
   "--quiet",
+  `--v8-flags=${V8_FLAGS}`,
   "--config",
   `${REPO}/deno.json`,
   `${REPO}/main.ts`,
