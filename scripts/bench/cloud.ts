@@ -17,6 +17,7 @@
 import { join } from "node:path";
 import { storeSettingsFromEnv } from "../../src/cli/config.ts";
 import { openStore, type StoreSettings } from "../../src/storage/open.ts";
+import { V8_FLAGS } from "../../main.ts";
 import { azurite, newContainer, stopAzurite, wabsEnv } from "../../test/support/azurite.ts";
 import { newBucket, rgw, s3Env, stopRgw } from "../../test/support/rgw.ts";
 import {
@@ -69,6 +70,7 @@ async function runChild(op: string, file: string, env: Record<string, string>): 
       "run",
       "-A",
       "--quiet",
+      `--v8-flags=${V8_FLAGS}`,
       "--config",
       `${REPO}deno.json`,
       new URL(import.meta.url).pathname,
@@ -150,6 +152,7 @@ async function walPushLatencies(
         "run",
         "-A",
         "--quiet",
+        `--v8-flags=${V8_FLAGS}`,
         "--config",
         `${REPO}deno.json`,
         `${REPO}main.ts`,
