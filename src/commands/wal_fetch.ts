@@ -11,7 +11,7 @@ import { walKey } from "../archive/keys.ts";
 import { phase } from "../phases.ts";
 import { EXIT, isNotFound } from "../errors.ts";
 import type { CommandDeps } from "./context.ts";
-import { servePrefetched, startPrefetch } from "./wal_prefetch.ts";
+import { servePrefetched, startPrefetch } from "./prefetch_area.ts";
 import { checkFetchDestination, checkWalFileName, destinationError } from "./wal_files.ts";
 
 /** Input of wal-fetch. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { prefetchCandidates } from "../../src/commands/wal_prefetch.ts";
+import { prefetchCandidates } from "../../src/commands/prefetch_area.ts";
 import { assertBytes } from "../support/streams.ts";
 import { runInProcess } from "../support/wal_e.ts";
 
