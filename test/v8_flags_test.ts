@@ -10,16 +10,16 @@ import { WAL_E_CMD } from "./support/wal_e.ts";
 
 const FLAG = `--v8-flags=${V8_FLAGS}`;
 const ROOT = new URL("../", import.meta.url);
-/** How the shell scripts read V8_FLAGS out of main.ts. */
-const SED = `sed -n 's/^export const V8_FLAGS = "\\(.*\\)";$/\\1/p'`;
 
-Deno.test("V8 flags: main.ts declares them on one line the scripts can read", async () => {
+Deno.test("V8 flags: scripts/v8-flags reads them out of main.ts for the shell scripts", async () => {
   assert.match(V8_FLAGS, /^--[a-z0-9-]+(,--[a-z0-9-]+)*$/);
-  const out = await new Deno.Command("sh", {
-    args: ["-c", `${SED} main.ts`],
-    cwd: ROOT.pathname,
-  }).output();
-  assert.equal(new TextDecoder().decode(out.stdout).trim(), V8_FLAGS);
+  const run = (args: string[]) =>
+    new Deno.Command("bash", { args: ["scripts/v8-flags", ...args], cwd: ROOT.pathname }).output();
+  const out = await run([]);
+  assert.ok(out.success);
+  assert.equal(new TextDecoder().decode(out.stdout), `${V8_FLAGS}\n`);
+  const none = await run(["deno.json"]);
+  assert.equal(none.success, false, "a file without the V8_FLAGS line is an error");
 });
 
 Deno.test("V8 flags: main.ts starts itself again with them (wal-prefetch, the restore drill)", () => {
@@ -28,10 +28,16 @@ Deno.test("V8 flags: main.ts starts itself again with them (wal-prefetch, the re
 
 Deno.test("V8 flags: scripts/compile, scripts/install, deno task wal-e and the tests pass them", async () => {
   const compile = await Deno.readTextFile(new URL("scripts/compile", ROOT));
-  assert.ok(compile.includes(SED), "scripts/compile reads V8_FLAGS");
+  assert.ok(
+    compile.includes("v8_flags=$(bash scripts/v8-flags)"),
+    "scripts/compile reads V8_FLAGS",
+  );
   assert.match(compile, /deno compile [^\n]*--v8-flags="\$v8_flags"/);
   const install = await Deno.readTextFile(new URL("scripts/install", ROOT));
-  assert.ok(install.includes(SED), "scripts/install reads V8_FLAGS");
+  assert.ok(
+    install.includes('v8_flags=$(bash "$REPO/scripts/v8-flags" "$app/main.ts")'),
+    "scripts/install reads V8_FLAGS of the installed copy",
+  );
   assert.match(install, /--cached-only --v8-flags="\$v8_flags" --config "\$app\/deno.json"/);
   assert.match(install, /exec '\$DENO_BIN' run [^\n]*--v8-flags='\$v8_flags'/);
   const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks;
