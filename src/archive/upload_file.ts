@@ -1,9 +1,8 @@
 /**
  * wal-push's upload: a file compressed block by block, synchronously, straight to the store.
- * Its own module, importing the encoder
- * statically, so that wal-push loads its code in one go (each dynamic import is one more
- * module-graph round trip at start-up) and never loads the decoder; the stream pipeline loads
- * only for an encrypted upload.
+ * Its own module, importing the encoder statically, so that wal-push loads its code in one go
+ * (each dynamic import is one more module-graph round trip at start-up) and never loads the
+ * decoder; the stream pipeline loads only for an encrypted upload.
  */
 import { lzopFileChunks } from "../codec/lzop_writer.ts";
 import type { Store } from "../storage/store.ts";

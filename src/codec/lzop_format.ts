@@ -12,6 +12,11 @@ export const LZOP_MAGIC: Uint8Array = new Uint8Array(MAGIC_BYTES);
 /** Uncompressed bytes per block, as lzop writes them (all blocks but the last). */
 export const LZOP_BLOCK_SIZE = 256 * 1024;
 
+/** Largest block length lzop accepts at all ("file corrupted" above it). */
+export const LZOP_MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+/** A block length that marks lzop's unsupported "split file" extension. */
+export const LZOP_SPLIT_MARKER = 0xffffffff;
+
 /**
  * Whether a stored object starting with `firstByte` is an OpenPGP message rather than an lzop
  * stream: a binary OpenPGP packet tag has its high bit set; lzop's magic starts with 0x89.
@@ -19,10 +24,6 @@ export const LZOP_BLOCK_SIZE = 256 * 1024;
 export function looksLikePgp(firstByte: number): boolean {
   return (firstByte & 0x80) !== 0 && firstByte !== 0x89;
 }
-/** Largest block length lzop accepts at all ("file corrupted" above it). */
-export const LZOP_MAX_BLOCK_SIZE = 64 * 1024 * 1024;
-/** A block length that marks lzop's unsupported "split file" extension. */
-export const LZOP_SPLIT_MARKER = 0xffffffff;
 
 /** Version fields we write: lzop 1.04 built with LZO 2.10, readable by lzop >= 0.94. */
 export const LZOP_VERSION = 0x1040;

@@ -78,9 +78,10 @@ export type PutBody = ReadableStream<Uint8Array> | Uint8Array | ChunkedBody;
  * Bytes handed over chunk by chunk as they are produced, synchronously; each chunk is valid
  * only until the next one is taken (the producer reuses its buffer), whatever the taker awaits
  * meanwhile (so a producer hands out its own buffer, never a view of memory another task may
- * move, such as the codec's: see `lzopFileChunks`). wal-push's compressed segment comes this way, so no array the size of the object is ever filled: on some virtual
- * machines the first touch of a page costs ~10 µs, ~3 ms per MiB. The file store writes each
- * chunk out as it comes; the other backends copy them into their upload buffers.
+ * move, such as the codec's: see `lzopFileChunks`). wal-push's compressed segment comes this
+ * way, so no array the size of the object is ever filled: on some virtual machines the first
+ * touch of a page costs ~10 µs, ~3 ms per MiB. The file store writes each chunk out as it
+ * comes; the other backends copy them into their upload buffers.
  */
 export interface ChunkedBody {
   readonly chunks: Iterable<Uint8Array>;
